@@ -1,0 +1,1 @@
+"""ktrack package."""

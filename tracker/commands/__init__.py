@@ -1,0 +1,1 @@
+"""One module per ktrack subcommand: add_arguments(parser) and main(args, ctx) -> int."""

@@ -1,0 +1,148 @@
+"""Engine, sessions and migrations for the results database (SQLite default, PostgreSQL shared)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracker.errors import InfraError, UserError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "db"
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    try:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 60})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=60000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+            return engine
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return create_engine(url, pool_pre_ping=True, connect_args=_pg_args(url))
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise UserError(
+            f"not a usable database URL: {_redact(url)}",
+            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+        ) from exc
+
+
+def _pg_args(url: str) -> dict[str, Any]:
+    return {"connect_timeout": 10} if url.startswith("postgresql") else {}
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise InfraError naming the database when it cannot be reached."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise InfraError(
+            f"database unreachable: {_redact(engine.url.render_as_string(hide_password=True))}: {reason}"
+        ) from exc
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> str | None:
+    """Apply every pending migration; idempotent. Returns the head revision."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    check_connection(engine)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise InfraError(f"database error during migration: {exc.orig}") from exc
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade when the schema is missing or behind; cheap when it is current."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    check_connection(engine)
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise InfraError(f"cannot read the database schema: {exc}") from exc
+    if current != head:
+        upgrade(engine)
+
+
+def has_table(engine: Engine, name: str) -> bool:
+    return inspect(engine).has_table(name)
+
+
+class Database:
+    """An engine plus a session factory."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        if migrate:
+            ensure_schema(self.engine)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed on success and rolled back on error."""
+        s = self._factory()
+        try:
+            yield s
+            s.commit()
+        except OperationalError as exc:
+            s.rollback()
+            raise InfraError(f"database error: {str(exc.orig).strip() or exc}") from exc
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,105 @@
+"""The vocabulary of results shared by every stage: stages, statuses and hunk classes.
+
+Each is an Enum with a documented order so that "the worst of" is one ``max()``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Stage(Enum):
+    """Pipeline stages in the order they run."""
+
+    APPLY = "apply"
+    CONFIGURE = "configure"
+    BUILD = "build"
+    BOOT = "boot"
+    TEST = "test"
+
+    @property
+    def index(self) -> int:
+        return list(Stage).index(self)
+
+    @classmethod
+    def parse_list(cls, text: str) -> tuple[Stage, ...]:
+        from tracker.errors import UserError
+
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names:
+            raise UserError("empty stage list", hint="e.g. --stages apply,configure,build")
+        out = []
+        for n in names:
+            try:
+                out.append(cls(n))
+            except ValueError:
+                known = ", ".join(s.value for s in cls)
+                raise UserError(f"unknown stage {n!r} (known: {known})") from None
+        return tuple(sorted(set(out), key=lambda s: s.index))
+
+
+class Status(Enum):
+    """A stage's status. Severity order, worst last: skip < pass < warn < error < fail."""
+
+    SKIP = "skip"
+    PASS = "pass"
+    WARN = "warn"
+    ERROR = "error"
+    FAIL = "fail"
+
+    @property
+    def severity(self) -> int:
+        return list(Status).index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.severity < other.severity
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Status):
+            return NotImplemented
+        return self.severity <= other.severity
+
+    @property
+    def proceeds(self) -> bool:
+        """Whether the next stage runs after this one."""
+        return self in (Status.PASS, Status.WARN)
+
+
+class HunkClass(Enum):
+    """How a hunk, file or patch applies. Order, worst last (a patch takes its worst)."""
+
+    CLEAN = "clean"
+    OFFSET = "offset"
+    FUZZ = "fuzz"
+    ALREADY_APPLIED = "already-applied"
+    FILE_EXISTS = "file-exists"
+    MISSING_FILE = "missing-file"
+    CONFLICT = "conflict"
+
+    @property
+    def severity(self) -> int:
+        return list(HunkClass).index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, HunkClass):
+            return NotImplemented
+        return self.severity < other.severity
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, HunkClass):
+            return NotImplemented
+        return self.severity <= other.severity
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (HunkClass.CONFLICT, HunkClass.MISSING_FILE, HunkClass.FILE_EXISTS)
+
+    def status(self, *, fuzz_allowed: bool = True) -> Status:
+        """The stage status this class leads to."""
+        if self.is_failure:
+            return Status.FAIL
+        if self is HunkClass.CLEAN:
+            return Status.PASS
+        return Status.WARN
