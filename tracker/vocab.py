@@ -5,7 +5,10 @@ Each is an Enum with a documented order so that "the worst of" is one ``max()``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
+from typing import Any
 
 
 class Stage(Enum):
@@ -103,3 +106,14 @@ class HunkClass(Enum):
         if self is HunkClass.CLEAN:
             return Status.PASS
         return Status.WARN
+
+
+@dataclass
+class Outcome:
+    """What one stage returns: its status, a one-line reason, structured detail, artifacts."""
+
+    status: Status
+    summary: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    log: Path | None = None
