@@ -178,3 +178,71 @@ def run(
             f"command failed ({result.returncode}): {result.cmdline}: {' '.join(tail)}"
         )
     return result
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    stdin: int | IO[bytes] | None = subprocess.PIPE,
+    stdout: int | IO[bytes] | None = subprocess.PIPE,
+    stderr: int | IO[bytes] | None = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived child that the caller talks to through pipes (a streaming protocol such
+    as ``git fast-import`` or ``git cat-file --batch``, or a pipeline stage).
+
+    Same rules as :func:`run`: list arguments, explicit ``cwd``, its own process group. The caller
+    ends it with :func:`stop`, which kills the whole group if it does not exit in time.
+    """
+    args = tuple(os.fspath(a) for a in argv)
+    if not args:
+        raise ValueError("empty command")
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    try:
+        return subprocess.Popen(
+            args,
+            cwd=os.fspath(cwd),
+            env=full_env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if not Path(cwd).is_dir():
+            raise InfraError(f"working directory does not exist: {cwd}") from exc
+        raise InfraError(
+            f"required tool not found: {args[0]}", hint="install it or run `ktrack doctor`"
+        ) from exc
+    except OSError as exc:
+        raise InfraError(f"cannot start {args[0]}: {exc.strerror}") from exc
+
+
+def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10.0) -> int:
+    """Close a spawned child's pipes, wait up to ``timeout`` and kill its group if it lingers."""
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return proc.wait()
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a spawned child's whole process group now (an aborted stream)."""
+    _kill_group(proc)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
