@@ -136,3 +136,59 @@ def parse(text: str) -> KernelVersion:
 
 def sort_versions(texts: list[str]) -> list[str]:
     return [str(v) for v in sorted(KernelVersion.parse(t) for t in texts)]
+
+
+_CLAUSE = re.compile(r"^(>=|<=|==|=|>|<)?\s*(\S+)$")
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """Which releases a run or a patch set tracks.
+
+    Comma-separated clauses. Comparisons (``>=6.1``, ``<6.13``) must all hold; exact versions
+    (``6.1.12``) and series wildcards (``6.1.*``) are alternatives, of which one must hold when any
+    is given. ``all`` (or an empty spec) takes every release. Examples: ``>=6.1``,
+    ``6.1.*,6.12.*``, ``>=6.1,<6.13``.
+    """
+
+    text: str
+    bounds: tuple[tuple[str, KernelVersion], ...] = ()
+    exact: tuple[KernelVersion, ...] = ()
+    series: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> KernelSpec:
+        bounds: list[tuple[str, KernelVersion]] = []
+        exact: list[KernelVersion] = []
+        series: list[str] = []
+        for raw in text.split(","):
+            clause = raw.strip()
+            if not clause or clause == "all":
+                continue
+            m = _CLAUSE.match(clause)
+            if not m:
+                raise UserError(f"bad kernel spec clause {clause!r} in {text!r}")
+            op, value = m.group(1), m.group(2)
+            if value.endswith((".*", ".x")) and not op:
+                series.append(str(KernelVersion.parse(value[:-2] + ".0").series))
+                continue
+            version = KernelVersion.parse(value)
+            if op in (None, "=", "=="):
+                exact.append(version)
+            else:
+                bounds.append((op, version))
+        return cls(text=text, bounds=tuple(bounds), exact=tuple(exact), series=tuple(series))
+
+    def matches(self, version: KernelVersion) -> bool:
+        for op, bound in self.bounds:
+            ok = {
+                ">=": version >= bound,
+                ">": version > bound,
+                "<=": version <= bound,
+                "<": version < bound,
+            }[op]
+            if not ok:
+                return False
+        if self.exact or self.series:
+            return version in self.exact or version.series in self.series
+        return True

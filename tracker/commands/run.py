@@ -1,0 +1,169 @@
+"""``ktrack run``: plan the matrix, run every job not already done, record the results."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from typing import Any
+
+from tracker.cli import Context
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--patchset",
+        action="append",
+        default=[],
+        metavar="NAME[@VER]",
+        help="patch set to run (repeatable; default: every tracked one)",
+    )
+    p.add_argument(
+        "--kernels",
+        metavar="SPEC",
+        help="releases to cover, e.g. '>=6.1' or '6.1.*,6.12.*' (default: each set's [track] kernels)",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="ARCH:CONFIG",
+        help="target to cover (repeatable; default: each set's [track] targets)",
+    )
+    p.add_argument(
+        "--stages",
+        default="apply,configure,build,boot,test",
+        metavar="LIST",
+        help="stages to run, comma-separated; earlier stages are implied (default: all)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("inline", "local", "celery"),
+        default="local",
+        help="where jobs run (default: local process pool)",
+    )
+    p.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N", help="parallel jobs (local executor)"
+    )
+    p.add_argument(
+        "--fail-on-new", action="store_true", help="exit 1 when the run opens a new regression"
+    )
+    p.add_argument(
+        "--trigger", default="manual", help="what started the run (manual, schedule, ci)"
+    )
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tracker.pipeline import executors, record
+    from tracker.pipeline.plan import plan
+    from tracker.vocab import Stage, Status
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    settings = ctx.settings
+    db = ctx.db
+    stages = Stage.parse_list(args.stages)
+    with db.session() as s:
+        jobs = plan(
+            settings,
+            s,
+            patchsets=args.patchset,
+            kernels=args.kernels,
+            stages=stages,
+            targets=args.target,
+        )
+    argv = (
+        ["ktrack", *sys.argv[1:]]
+        if sys.argv and sys.argv[0].endswith("ktrack")
+        else ["ktrack", "run"]
+    )
+    with db.session() as s:
+        run = record.start_run(s, {"argv": argv, "jobs": len(jobs)}, trigger=args.trigger)
+        run_id = run.id
+    ctx.info(f"run {run_id}: {len(jobs)} job(s); reproduce with: {shlex.join(argv)}")
+    executors.clean_stale_work(settings)
+    results: list[executors.JobDone] = []
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=ctx.err,
+        transient=False,
+        disable=ctx.args.quiet,
+    )
+    status = "done"
+    try:
+        with progress:
+            task = progress.add_task(f"run {run_id}", total=len(jobs), last="")
+
+            def on_done(done: executors.JobDone) -> None:
+                results.append(done)
+                where = f"{done.stage}:{done.status}" if done.stage else done.status
+                tag = " (reused)" if done.reused else ""
+                progress.update(task, advance=1, last=f"{done.label}: {where}{tag}")
+                if not done.reused:
+                    progress.console.print(
+                        f"  {done.label}: {where} {done.summary}"[:300], markup=False
+                    )
+
+            if args.executor == "inline":
+                executors.run_inline(settings, db, jobs, run_id, on_done)
+            elif args.executor == "local":
+                workers = args.jobs or executors.default_workers(settings)
+                executors.run_local(settings, db, jobs, run_id, on_done, workers)
+            else:
+                from tracker.pipeline.celery_app import run_celery
+
+                run_celery(settings, db, jobs, run_id, on_done, ctx)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        ctx.err.print(
+            f"ktrack: run {run_id} interrupted after {len(results)} of {len(jobs)} job(s); "
+            f"finished results are kept. Resume with: {shlex.join(argv)}",
+            markup=False,
+        )
+        return 130
+    finally:
+        with db.session() as s:
+            record.finish_run(s, s.get_one(record.Run, run_id), status)
+    new = _regressions(ctx, run_id)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {st}" for st, n in sorted(counts.items()))
+    reused = sum(1 for r in results if r.reused)
+    ctx.console.print(
+        f"run {run_id}: {len(results)} job(s): {summary or 'none'}; {reused} reused", markup=False
+    )
+    ctx.console.print("see the matrix with: ktrack matrix", markup=False)
+    if args.fail_on_new and new:
+        return 1
+    if counts.get(Status.ERROR.value):
+        ctx.err.print(
+            f"ktrack: {counts[Status.ERROR.value]} job(s) ended in an infrastructure error "
+            "(no verdict; they are retried by the next run)",
+            markup=False,
+        )
+        return 3
+    return 0
+
+
+def _regressions(ctx: Context, run_id: int) -> list[Any]:
+    try:
+        from tracker.results.regressions import update_regressions
+    except ImportError:
+        return []
+    with ctx.db.session() as s:
+        delta = update_regressions(s, run_id)
+        new = list(getattr(delta, "new", []))
+    for reg in new:
+        ctx.console.print(f"new regression: {reg}", markup=False)
+    return new

@@ -1,0 +1,220 @@
+"""The stage functions of one job (apply, configure, build, boot, test), and how they are chained.
+
+Each stage returns an Outcome. A stage runs only when the one before it passed or warned; the
+rest are recorded as ``skip``. An InfraError inside a stage becomes ``error``, never ``fail``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracker.config import Settings
+from tracker.errors import InfraError, UserError
+from tracker.pipeline.plan import JobSpec
+from tracker.vocab import Outcome, Stage, Status
+
+if TYPE_CHECKING:
+    from tracker.results.db import Database
+
+
+@dataclass
+class JobState:
+    """What the stages of one job hand each other."""
+
+    settings: Settings
+    db: Database
+    spec: JobSpec
+    work: Path
+    rev: str | None = None
+    report: Any = None  # tracker.apply ApplyReport
+    version: Any = None  # tracker.patchsets.manifest VersionSpec
+    src: Path | None = None
+    out: Path | None = None
+    image: Path | None = None
+    boot_outcomes: tuple[Outcome, Outcome] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def log(self, stage: Stage) -> Path:
+        path = self.work / "logs" / f"{stage.value}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def target(self) -> Any:
+        from tracker.build.target import Target
+
+        return Target.parse(self.spec.target, Path(self.spec.manifest).parent)
+
+
+def load_version(spec: JobSpec) -> Any:
+    """The VersionSpec of a job, checked against the content hash it was planned with."""
+    from tracker.patchsets.formats import content_hash
+    from tracker.patchsets.manifest import load_manifest
+
+    manifest = load_manifest(Path(spec.manifest))
+    for version in manifest.versions:
+        if version.version == spec.version:
+            if content_hash(version) != spec.content_hash:
+                raise UserError(
+                    f"patch set {spec.patchset}@{spec.version} changed since the run was planned",
+                    hint="plan the run again",
+                )
+            return version
+    raise UserError(f"patch set {spec.patchset} has no version {spec.version}")
+
+
+def stage_apply(state: JobState) -> Outcome:
+    from tracker.apply.check import check_series
+    from tracker.patchsets.formats import load_series
+    from tracker.releases.service import ensure_release
+    from tracker.sources.store import ReleaseStore
+
+    state.version = load_version(state.spec)
+    series = load_series(state.version)
+    state.rev = ensure_release(state.settings, state.db, state.spec.release)
+    with ReleaseStore.open(state.settings).tree(state.rev) as tree:
+        report = check_series(series, tree, fuzz=state.version.fuzz)
+    state.report = report
+    log = state.log(Stage.APPLY)
+    log.write_text(_apply_log(report), encoding="utf-8")
+    return Outcome(report.status, report.summary, detail=report.to_json(), log=log)
+
+
+def _apply_log(report: Any) -> str:
+    lines = []
+    for patch in report.patches:
+        lines.append(f"{patch.klass.value:16} {patch.name}")
+        for f in patch.files:
+            lines.append(f"  {f.klass.value:14} {f.path}")
+            for h in f.hunks:
+                where = f" at line {h.line}" if getattr(h, "line", None) else ""
+                lines.append(f"    hunk {h.index}: {h.klass.value}{where}")
+    lines.append(f"verdict: {report.status.value}: {report.summary}")
+    return "\n".join(lines) + "\n"
+
+
+def write_patched_tree(state: JobState) -> Path:
+    """Materialise the release and write the series' resulting files over it."""
+    from tracker.sources.store import ReleaseStore
+    from tracker.sources.tree import safe_relpath
+
+    assert state.rev is not None and state.report is not None
+    src = state.work / "src"
+    ReleaseStore.open(state.settings).materialize(state.rev, src)
+    root = src.resolve()
+    modes = getattr(state.report, "modes", {}) or {}
+    for rel, content in state.report.changes.items():
+        path = root / safe_relpath(rel)
+        if root not in path.parent.resolve().parents and path.parent.resolve() != root:
+            raise UserError(f"patched path leaves the tree: {rel!r}")
+        if content is None:
+            if path.is_symlink() or path.exists():
+                path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            path.unlink()
+        mode = modes.get(rel)
+        if mode == 0o120000:
+            os.symlink(content.decode(), path)
+            continue
+        path.write_bytes(content)
+        if mode is not None:
+            path.chmod(0o755 if mode & 0o111 else 0o644)
+    state.src = src
+    return src
+
+
+def stage_configure(state: JobState) -> Outcome:
+    from tracker.build.kconfig import configure
+
+    src = write_patched_tree(state)
+    state.out = state.work / "out"
+    state.out.mkdir(parents=True, exist_ok=True)
+    fragment = state.version.kconfig if state.version is not None else None
+    return configure(src, state.out, state.target, fragment, log=state.log(Stage.CONFIGURE))
+
+
+def stage_build(state: JobState) -> Outcome:
+    from tracker.build.kbuild import build
+
+    assert state.src is not None and state.out is not None
+    jobs = state.settings.jobs or os.cpu_count() or 1
+    outcome = build(
+        state.src,
+        state.out,
+        state.target,
+        jobs=jobs,
+        log=state.log(Stage.BUILD),
+        touched=getattr(state.report, "touched", {}) or {},
+        ccache_dir=state.settings.cache / "ccache",
+        timeout=state.settings.build_timeout,
+    )
+    state.image = outcome.artifacts.get("image")
+    return outcome
+
+
+def stage_boot(state: JobState) -> Outcome:
+    from tracker.boot.qemu import boot_and_test
+
+    if state.image is None:
+        raise InfraError("the build stage left no kernel image")
+    tests = state.version.tests if state.version is not None else None
+    boot, test = boot_and_test(
+        state.image,
+        state.target,
+        tests,
+        work=state.work / "boot",
+        log=state.log(Stage.BOOT),
+        timeout=state.settings.boot_timeout,
+    )
+    state.boot_outcomes = (boot, test)
+    return boot
+
+
+def stage_test(state: JobState) -> Outcome:
+    if state.boot_outcomes is None:
+        return Outcome(Status.SKIP, "boot did not run")
+    return state.boot_outcomes[1]
+
+
+STAGE_FUNCS: dict[Stage, Callable[[JobState], Outcome]] = {
+    Stage.APPLY: stage_apply,
+    Stage.CONFIGURE: stage_configure,
+    Stage.BUILD: stage_build,
+    Stage.BOOT: stage_boot,
+    Stage.TEST: stage_test,
+}
+
+
+def closed_stages(names: tuple[str, ...]) -> tuple[Stage, ...]:
+    """Every stage up to the furthest one asked for: ``build`` means apply, configure, build."""
+    furthest = max(Stage(n).index for n in names)
+    return tuple(s for s in Stage if s.index <= furthest)
+
+
+def run_stages(state: JobState) -> Generator[tuple[Stage, Outcome], None, None]:
+    """Run the job's stages in order, yielding each outcome as soon as it is known."""
+    proceed = True
+    for stage in closed_stages(state.spec.stages):
+        if not proceed:
+            yield stage, Outcome(Status.SKIP, "an earlier stage did not pass")
+            continue
+        try:
+            outcome = STAGE_FUNCS[stage](state)
+        except InfraError as exc:
+            outcome = Outcome(Status.ERROR, f"infrastructure: {exc}", log=_maybe(state.log(stage)))
+        except UserError as exc:
+            outcome = Outcome(Status.ERROR, f"bad input: {exc}", log=_maybe(state.log(stage)))
+        except OSError as exc:
+            outcome = Outcome(Status.ERROR, f"infrastructure: {exc}", log=_maybe(state.log(stage)))
+        proceed = outcome.status.proceeds
+        yield stage, outcome
+
+
+def _maybe(path: Path) -> Path | None:
+    return path if path.exists() else None
