@@ -7,6 +7,7 @@ Ctrl-C, and output optionally streamed to a log file as it comes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shlex
@@ -226,10 +227,8 @@ def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10.0) -> int:
     """Close a spawned child's pipes, wait up to ``timeout`` and kill its group if it lingers."""
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -242,7 +241,5 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     _kill_group(proc)
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
