@@ -80,21 +80,7 @@ COMMANDS = (
         "list regressions; fail on new ones",
         "ktrack regressions --fail-on-new",
     ),
-    Command(
-        "bisect",
-        "bisect",
-        "find the upstream commit that broke a patch set",
-        "ktrack bisect vcontext@0.3 --good 6.1 --bad 6.2",
-    ),
     Command("plan", "plan", "print the jobs a run would do", "ktrack plan --format github-matrix"),
-    Command(
-        "import",
-        "import_",
-        "merge exported job results into the database",
-        "ktrack import results-*.json",
-    ),
-    Command("worker", "worker", "start a Celery worker", "ktrack worker --concurrency 2"),
-    Command("doctor", "doctor", "check tools, disk, database and store", "ktrack doctor"),
     Command("db", "db", "database maintenance (migrations)", "ktrack db upgrade"),
 )
 
@@ -171,7 +157,7 @@ def _base_parser() -> argparse.ArgumentParser:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The full parser; with ``only``, import just that subcommand's module."""
+    """The parser; only the subcommand named by ``only`` gets its arguments (its module imported)."""
     parser = _base_parser()
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cmd in COMMANDS:
@@ -182,7 +168,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             epilog=f"example:\n  {cmd.example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if only is None or only == cmd.name:
+        if only == cmd.name:
             mod = importlib.import_module(f"tracker.commands.{cmd.module}")
             mod.add_arguments(sp)
             sp.set_defaults(_module=mod)

@@ -106,6 +106,7 @@ def plan(
     from tracker.patchsets.formats import content_hash
     from tracker.patchsets.manifest import discover, resolve
 
+    override = KernelSpec.parse(kernels) if kernels else None
     paths = settings.patchset_paths
     chosen = []
     if patchsets:
@@ -123,7 +124,6 @@ def plan(
     releases = catalog_versions(session)
     if not releases:
         raise UserError("the release catalog is empty", hint="run `ktrack releases sync` first")
-    override = KernelSpec.parse(kernels) if kernels else None
     stage_names = tuple(s.value for s in sorted(set(stages), key=lambda s: s.index))
     jobs: list[JobSpec] = []
     for manifest, versions in chosen:
