@@ -1,0 +1,182 @@
+"""Boot a kernel in QEMU (one class per architecture) and run the smoke tests.
+
+The machine has no network device (``-nodefaults``) and runs inside the sandbox. TCG is the
+default accelerator: KVM is used only when asked for and ``kvm_usable`` says it works.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from tracker import proc, sandbox
+from tracker.boot import console
+from tracker.boot.initramfs import build_initramfs
+from tracker.build.target import Target
+from tracker.errors import InfraError
+from tracker.vocab import Outcome, Status
+
+KERNEL_ARGS = ("panic=-1", "oops=panic")
+
+
+class Machine(Protocol):
+    @property
+    def binary(self) -> str: ...
+
+    def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]: ...
+
+
+def _common(memory: int, accel: str) -> list[str]:
+    return [
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-m",
+        str(memory),
+        "-accel",
+        accel,
+    ]
+
+
+@dataclass(frozen=True)
+class QemuX86_64:
+    binary: str = "qemu-system-x86_64"
+    memory: int = 256
+    accel: str = "tcg"
+
+    def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]:
+        cmdline = " ".join(["console=ttyS0", *KERNEL_ARGS, append]).strip()
+        return [
+            self.binary,
+            *_common(self.memory, self.accel),
+            "-kernel",
+            os.fspath(image),
+            "-initrd",
+            os.fspath(initrd),
+            "-append",
+            cmdline,
+        ]
+
+
+@dataclass(frozen=True)
+class QemuArm64:
+    binary: str = "qemu-system-aarch64"
+    memory: int = 256
+    accel: str = "tcg"
+
+    def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]:
+        cmdline = " ".join(["console=ttyAMA0", *KERNEL_ARGS, append]).strip()
+        cpu = "host" if self.accel == "kvm" else "cortex-a57"
+        return [
+            self.binary,
+            "-machine",
+            "virt",
+            "-cpu",
+            cpu,
+            *_common(self.memory, self.accel),
+            "-kernel",
+            os.fspath(image),
+            "-initrd",
+            os.fspath(initrd),
+            "-append",
+            cmdline,
+        ]
+
+
+def machine_for(target: Target, *, accel: str = "tcg", memory: int = 256) -> Machine:
+    if target.arch == "x86_64":
+        return QemuX86_64(memory=memory, accel=accel)
+    if target.arch == "arm64":
+        return QemuArm64(memory=memory, accel=accel)
+    raise InfraError(f"no QEMU machine for {target.arch}")
+
+
+def kvm_usable() -> bool:
+    """Whether /dev/kvm can be opened read-write. Not enough alone: on some hosts KVM guests
+    crawl (see REFERENCE.md), so ``accel="kvm"`` is opt-in and never the default."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def run_qemu(
+    argv: list[str], *, work: Path, log: Path, timeout: float, mode: sandbox.SandboxMode
+) -> tuple[str, bool, int | None]:
+    """Run QEMU; return (console text, timed out, exit code). Console is appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start_size = log.stat().st_size if log.exists() else 0
+    start = time.monotonic()
+    timed_out = False
+    rc: int | None = None
+    try:
+        result = proc.run(
+            sandbox.wrap(argv, mode, writable=[work]), cwd=work, timeout=timeout, log=log
+        )
+        rc = result.returncode
+    except InfraError:
+        if time.monotonic() - start < timeout - 1:
+            raise
+        timed_out = True
+    with log.open("rb") as fh:
+        fh.seek(start_size)
+        text = fh.read().decode("utf-8", "replace")
+    # the first line is proc.run's "$ command" header
+    first, _, rest = text.partition("\n")
+    if first.startswith("$ "):
+        text = rest
+    return text, timed_out, rc
+
+
+def boot_and_test(
+    image: Path,
+    target: Target,
+    tests: Path | None,
+    *,
+    work: Path,
+    log: Path,
+    timeout: float,
+    accel: str = "tcg",
+    sandbox_mode: sandbox.SandboxMode | None = None,
+) -> tuple[Outcome, Outcome]:
+    """Boot ``image`` with a busybox initramfs holding ``tests``; (boot outcome, test outcome)."""
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        machine = machine_for(target, accel=accel)
+        proc.which(machine.binary)
+        mode = sandbox_mode if sandbox_mode is not None else sandbox.detect()
+        initrd, failures = build_initramfs(target, tests, work=work, log=log)
+        argv = machine.argv(image, initrd)
+        text, timed_out, rc = run_qemu(argv, work=work, log=log, timeout=timeout, mode=mode)
+    except InfraError as exc:
+        return Outcome(Status.ERROR, str(exc), {}, {}, log), Outcome(Status.SKIP, "boot error")
+    report = console.parse(text)
+    boot, test = console.judge(
+        report,
+        timed_out=timed_out,
+        timeout=timeout,
+        tests_requested=tests is not None,
+        qemu_cmdline=shlex.join(argv),
+        qemu_rc=rc,
+    )
+    boot.log = log
+    boot.artifacts["initramfs"] = initrd
+    if failures and test.status is not Status.SKIP:
+        first = failures[0]
+        test.status = Status.FAIL
+        test.summary = f"{first.source} does not compile: {first.message}"
+        test.detail["compile_failures"] = [
+            {"source": f.source, "message": f.message} for f in failures
+        ]
+    test.log = log
+    return boot, test
