@@ -1,0 +1,178 @@
+"""Regressions open, stay open and close over a sequence of runs; the exit codes follow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest_report import World, make_db
+
+from tracker.cli import main as cli_main
+from tracker.results import queries
+from tracker.results.regressions import line_of, update_regressions
+
+X86 = "x86_64:tinyconfig"
+ARM = "arm64:defconfig"
+
+
+@pytest.fixture
+def db(tmp_path):
+    return make_db(tmp_path)
+
+
+def _cli(db, *argv):
+    return cli_main(["--db", db.url, "-q", "regressions", *argv])
+
+
+def test_release_regression_lifecycle_and_exit_codes(db, capsys):
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r1 = w.run()
+        w.job(r1, a, "6.1")
+        w.job(r1, a, "6.2", status="warn")
+        w.job(r1, a, "6.2", target=ARM)
+        d1 = update_regressions(s, r1.id)
+    assert d1.new == () and d1.closed == ()
+    assert _cli(db, "--fail-on-new") == 0
+
+    # run 2: 6.3 breaks the build on x86_64 only; arm64 (a different target) still passes
+    with db.session() as s:
+        w.s = s
+        r2 = w.run()
+        w.job(r2, a, "6.3", status="fail", stage="build", summary="error: implicit declaration")
+        w.job(r2, a, "6.3", target=ARM)
+        d2 = update_regressions(s, r2.id)
+    assert len(d2.new) == 1
+    reg = d2.new[0]
+    assert (reg.kind, reg.target, reg.stage) == ("release", X86, "build")
+    assert (reg.last_good_release, reg.first_bad_release) == ("6.2", "6.3")
+    assert reg.opened_run_id == r2.id and reg.is_open
+    assert "implicit declaration" in reg.summary
+    assert _cli(db, "--fail-on-new") == 1
+    assert _cli(db) == 0  # listing alone does not judge
+    capsys.readouterr()
+    assert _cli(db, "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "ktrack.regressions/1"
+    assert doc["new"] == [reg.id] and doc["regressions"][0]["first_bad_release"] == "6.3"
+
+    # run 3: 6.4 fails too: the same regression is kept, nothing new
+    with db.session() as s:
+        w.s = s
+        r3 = w.run()
+        w.job(r3, a, "6.4", status="fail", stage="apply")
+        d3 = update_regressions(s, r3.id)
+    assert d3.new == () and [r.id for r in d3.kept] == [reg.id]
+    assert _cli(db, "--fail-on-new") == 0
+    assert _cli(db, "--fail-on-new", "--since", str(r1.id)) == 1  # opened after run 1, still open
+
+    # run 4: 6.5 passes again: closed
+    with db.session() as s:
+        w.s = s
+        r4 = w.run()
+        w.job(r4, a, "6.5")
+        d4 = update_regressions(s, r4.id)
+    assert [r.id for r in d4.closed] == [reg.id] and d4.new == ()
+    with db.session() as s:
+        assert queries.regressions(s, open_only=True) == []
+        (closed,) = queries.regressions(s)
+    assert closed.closed_run_id == r4.id
+    assert _cli(db, "--fail-on-new", "--since", str(r1.id)) == 0
+
+
+def test_infrastructure_errors_and_unconfirmed_boot_failures_never_open(db):
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r1 = w.run()
+        w.job(r1, a, "6.1", stage="boot", stages="apply,configure,build,boot")
+        w.job(r1, a, "6.2", status="error", stage="build", summary="disk full")
+        w.job(r1, a, "6.3", status="fail", stage="boot", attempts=1, summary="panic")
+        d1 = update_regressions(s, r1.id)
+        assert d1.new == ()
+        r2 = w.run()  # the retry confirms the boot failure
+        w.job(r2, a, "6.3", status="fail", stage="boot", attempts=2, summary="panic again")
+        d2 = update_regressions(s, r2.id)
+    assert len(d2.new) == 1
+    assert (d2.new[0].last_good_release, d2.new[0].first_bad_release) == ("6.1", "6.3")
+    assert d2.new[0].stage == "boot"
+
+
+def test_never_passing_pair_is_no_regression(db):
+    with db.session() as s:
+        w = World(s)
+        b = w.psv("beta")
+        r = w.run()
+        for v in ("6.1", "6.2", "6.3"):
+            w.job(r, b, v, status="fail", stage="apply")
+        assert update_regressions(s, r.id).new == ()
+
+
+def test_stable_lines_are_compared_with_themselves(db):
+    """A stable update breaking 6.1.y is a regression even while newer series pass; a line that
+    fails from its start after an older line already broke adds nothing."""
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r = w.run()
+        w.job(r, a, "6.1")
+        w.job(r, a, "6.1.1")
+        w.job(r, a, "6.1.2", status="fail", stage="apply")
+        w.job(r, a, "6.6")
+        w.job(r, a, "6.6.1")
+        # gamma: breaks at mainline 6.6, and the 6.6.y line fails from its start: one regression
+        g = w.psv("gamma")
+        for v, st in (("6.1", "pass"), ("6.1.1", "pass"), ("6.6", "fail"), ("6.6.1", "fail")):
+            w.job(r, g, v, status=st, stage="build")
+        d = update_regressions(s, r.id)
+    got = sorted((x.patchset, x.last_good_release, x.first_bad_release) for x in d.new)
+    assert got == [
+        ("alpha", "6.1.1", "6.1.2"),
+        ("gamma", "6.1", "6.6"),
+    ]  # the mainline line: 6.1 -> 6.6
+    assert line_of("6.1.2") == "6.1" and line_of("6.6") == "mainline"
+    assert line_of("6.7-rc2") == "mainline" and line_of("next-20240101") == "next"
+
+
+def test_run_regression_opens_and_closes(db):
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r1 = w.run()
+        w.job(r1, a, "6.1", stage="boot", stages="apply,configure,build,boot")
+        assert update_regressions(s, r1.id).new == ()
+        r2 = w.run()  # same code, same release: now the build fails (toolchain changed)
+        w.job(r2, a, "6.1", status="fail", stage="build", summary="gcc 14: new error")
+        d2 = update_regressions(s, r2.id)
+        kinds = sorted(x.kind for x in d2.new)
+        assert kinds == ["run"]
+        (reg,) = d2.new
+        assert reg.first_bad_release == "6.1" and reg.stage == "build"
+        r3 = w.run()  # a run that covers something else keeps it open
+        w.job(r3, a, "6.2")
+        d3 = update_regressions(s, r3.id)
+        assert [x.id for x in d3.kept] == [reg.id] and d3.closed == ()
+        r4 = w.run()
+        w.job(r4, a, "6.1")
+        d4 = update_regressions(s, r4.id)
+        assert [x.id for x in d4.closed] == [reg.id]
+
+
+def test_reused_job_does_not_reopen(db):
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r1 = w.run()
+        w.job(r1, a, "6.1")
+        bad = w.job(r1, a, "6.2", status="fail", stage="apply")
+        d1 = update_regressions(s, r1.id)
+        assert len(d1.new) == 1
+        r2 = w.run()
+        w.reuse(r2, bad)
+        d2 = update_regressions(s, r2.id)
+        assert d2.new == () and len(d2.kept) == 1
+
+
+def test_since_must_be_a_run_id(db):
+    assert _cli(db, "--since", "-4") == 2
