@@ -81,6 +81,7 @@ COMMANDS = (
         "ktrack regressions --fail-on-new",
     ),
     Command("plan", "plan", "print the jobs a run would do", "ktrack plan --format github-matrix"),
+    Command("doctor", "doctor", "check tools, disk, database and store", "ktrack doctor --json"),
     Command("db", "db", "database maintenance (migrations)", "ktrack db upgrade"),
 )
 

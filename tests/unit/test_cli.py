@@ -12,7 +12,9 @@ from tracker.cli import COMMANDS, main
 
 
 @pytest.mark.parametrize("name", [c.name for c in COMMANDS])
-def test_every_subcommand_help_has_an_example(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_subcommand_help_has_an_example(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         main([name, "--help"])
     assert info.value.code == 0
@@ -31,7 +33,11 @@ def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def _ktrack(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracker.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "tracker.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -24,16 +24,29 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_layers_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    user = write(Path.home() / ".config/ktrack/config.toml", '[database]\nurl = "sqlite:////u.db"\n[run]\njobs = 3\n')
+    user = write(
+        Path.home() / ".config/ktrack/config.toml",
+        '[database]\nurl = "sqlite:////u.db"\n[run]\njobs = 3\n',
+    )
     assert user.exists()
-    write(tmp_path / "ktrack.toml", '[run]\njobs = 5\n[feeds.local]\nkind = "git"\nurl = "repo"\ntags = "v6.*"\n')
+    write(
+        tmp_path / "ktrack.toml",
+        '[run]\njobs = 5\n[feeds.local]\nkind = "git"\nurl = "repo"\ntags = "v6.*"\n',
+    )
     s = config.load(cwd=tmp_path, env={})
     assert s.database_url == "sqlite:////u.db"  # from the user layer
     assert s.jobs == 5  # ./ktrack.toml wins over the user layer
-    assert s.feeds[0].kind == "git" and s.feeds[0].url == str(tmp_path / "repo")  # relative to the file
+    assert s.feeds[0].kind == "git" and s.feeds[0].url == str(
+        tmp_path / "repo"
+    )  # relative to the file
     s = config.load(cwd=tmp_path, env={"KTRACK_JOBS": "7", "KTRACK_DB": "sqlite:////env.db"})
     assert s.jobs == 7 and s.database_url == "sqlite:////env.db"
-    s = config.load(cwd=tmp_path, env={"KTRACK_DB": "sqlite:////env.db"}, db="sqlite:////flag.db", home=str(tmp_path / "h"))
+    s = config.load(
+        cwd=tmp_path,
+        env={"KTRACK_DB": "sqlite:////env.db"},
+        db="sqlite:////flag.db",
+        home=str(tmp_path / "h"),
+    )
     assert s.database_url == "sqlite:////flag.db" and s.home == tmp_path / "h"
 
 

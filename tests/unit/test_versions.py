@@ -20,7 +20,9 @@ def real_release_names() -> list[str]:
         names += [f"6.{minor}-rc{n}" for n in range(1, 8)]
         names += [f"6.{minor}.{n}" for n in range(1, 30, 3)]
     names += [f"6.1.{n}" for n in range(30, 200, 4)]
-    names += ["2.6.32"] + [f"2.6.32.{n}" for n in range(1, 72, 5)] + ["2.6.32-rc8", "2.6.33", "2.6.9"]
+    names += (
+        ["2.6.32"] + [f"2.6.32.{n}" for n in range(1, 72, 5)] + ["2.6.32-rc8", "2.6.33", "2.6.9"]
+    )
     names += ["3.0", "3.0.1", "3.10", "3.10.108", "4.19.325", "5.10", "5.10.1", "5.4.290"]
     return names
 
@@ -33,7 +35,9 @@ def test_order_agrees_with_sort_v_with_rc_exception() -> None:
     # sort -V puts "6.12-rc3" after "6.12"; with "~" (which sorts before everything, as in Debian
     # versions) it orders rcs as we do. That substitution is the documented exception.
     text = "\n".join(n.replace("-rc", "~rc") for n in names) + "\n"
-    gnu = subprocess.run(["sort", "-V"], input=text, capture_output=True, text=True, check=True).stdout
+    gnu = subprocess.run(
+        ["sort", "-V"], input=text, capture_output=True, text=True, check=True
+    ).stdout
     assert ours == [n.replace("~rc", "-rc") for n in gnu.split()]
 
 
@@ -57,7 +61,9 @@ def test_monikers_and_tags() -> None:
     assert p("6.2-rc1").tag == "v6.2-rc1" and p("next-20240521").tag == "next-20240521"
 
 
-@pytest.mark.parametrize("bad", ["", "6", "six.one", "6.1.2.3", "6.1-rc", "v", "6..1", "next-2024", "6.1 "*3])
+@pytest.mark.parametrize(
+    "bad", ["", "6", "six.one", "6.1.2.3", "6.1-rc", "v", "6..1", "next-2024", "6.1 " * 3]
+)
 def test_unparsable_versions_are_user_errors(bad: str) -> None:
     with pytest.raises(UserError, match="not a kernel version"):
         KernelVersion.parse(bad)
@@ -72,9 +78,17 @@ def test_parse_never_raises_anything_but_user_error(text: str) -> None:
     assert KernelVersion.parse(str(v)) == v
 
 
-@given(st.lists(st.tuples(st.integers(2, 7), st.integers(0, 20), st.integers(0, 300)), min_size=2, max_size=20))
+@given(
+    st.lists(
+        st.tuples(st.integers(2, 7), st.integers(0, 20), st.integers(0, 300)),
+        min_size=2,
+        max_size=20,
+    )
+)
 def test_order_is_total_and_consistent(triples: list[tuple[int, int, int]]) -> None:
-    versions = [KernelVersion.parse(f"{a}.{b}.{c}" if a >= 3 else f"2.6.{b}.{c}") for a, b, c in triples]
+    versions = [
+        KernelVersion.parse(f"{a}.{b}.{c}" if a >= 3 else f"2.6.{b}.{c}") for a, b, c in triples
+    ]
     ordered = sorted(versions)
     assert all(x <= y for x, y in zip(ordered, ordered[1:], strict=False))
 
@@ -87,6 +101,8 @@ def test_kernel_spec() -> None:
     alt = KernelSpec.parse("6.1.*,6.12.*")
     assert alt.matches(p("6.1.5")) and alt.matches(p("6.12")) and not alt.matches(p("6.6.1"))
     assert KernelSpec.parse("all").matches(p("2.6.32"))
-    assert KernelSpec.parse("6.1.12").matches(p("6.1.12")) and not KernelSpec.parse("6.1.12").matches(p("6.1.13"))
+    assert KernelSpec.parse("6.1.12").matches(p("6.1.12")) and not KernelSpec.parse(
+        "6.1.12"
+    ).matches(p("6.1.13"))
     with pytest.raises(UserError):
         KernelSpec.parse(">=banana")

@@ -1,0 +1,219 @@
+"""Health checks: the tools each stage needs, disk, database, release store.
+
+Each check is a pure-ish function returning a Check; ``ktrack doctor`` prints them as a table and
+exits 3 when a required one fails (a CI job can gate on it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from tracker import proc
+from tracker.config import Settings
+from tracker.errors import KtrackError
+
+
+class Health(Enum):
+    OK = "ok"
+    WARN = "warn"
+    MISSING = "missing"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    health: Health
+    detail: str
+    stage: str  # which stage needs it ("all", "apply", "build", ...)
+    required: bool = True
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Tool:
+    command: str
+    stage: str
+    required: bool
+    version_args: tuple[str, ...] = ("--version",)
+    package: str = ""
+
+
+TOOLS = (
+    Tool("git", "all", True, package="git"),
+    Tool("patch", "apply", True, package="patch"),
+    Tool("quilt", "apply", False, package="quilt"),
+    Tool("make", "build", True, package="make"),
+    Tool("gcc", "build", True, package="gcc"),
+    Tool("flex", "build", True, package="flex"),
+    Tool("bison", "build", True, package="bison"),
+    Tool("bc", "build", True, package="bc"),
+    Tool("ccache", "build", False, package="ccache"),
+    Tool("aarch64-linux-gnu-gcc", "build (arm64)", False, package="gcc-aarch64-linux-gnu"),
+    Tool("qemu-system-x86_64", "boot", True, package="qemu-system-x86"),
+    Tool("qemu-system-aarch64", "boot (arm64)", False, package="qemu-system-arm"),
+    Tool("cpio", "boot", True, package="cpio"),
+    Tool("gpg", "fetch (signatures)", False, version_args=("--version",), package="gnupg"),
+    Tool("unshare", "build/boot sandbox", False, version_args=("--version",), package="util-linux"),
+)
+
+
+def _first_version(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    m = re.search(r"\d+(\.\d+)+", line)
+    return m.group(0) if m else line[:60]
+
+
+def check_tool(tool: Tool, cwd: Path) -> Check:
+    path = shutil.which(tool.command)
+    if path is None:
+        return Check(
+            tool.command,
+            Health.MISSING,
+            "not found",
+            tool.stage,
+            tool.required,
+            f"apt-get install {tool.package}" if tool.package else "",
+        )
+    try:
+        r = proc.run([path, *tool.version_args], cwd=cwd, timeout=30)
+        version = _first_version(r.stdout or r.stderr)
+    except KtrackError as exc:
+        return Check(tool.command, Health.FAIL, str(exc), tool.stage, tool.required)
+    return Check(tool.command, Health.OK, version, tool.stage, tool.required)
+
+
+def check_busybox(cwd: Path) -> Check:
+    path = shutil.which("busybox")
+    if path is None:
+        return Check(
+            "busybox-static",
+            Health.MISSING,
+            "not found",
+            "boot",
+            True,
+            "apt-get install busybox-static",
+        )
+    r = proc.run(["file", "-L", path], cwd=cwd, timeout=30) if shutil.which("file") else None
+    if r is not None and "dynamically linked" in r.stdout:
+        return Check(
+            "busybox-static",
+            Health.FAIL,
+            f"{path} is dynamically linked",
+            "boot",
+            True,
+            "apt-get install busybox-static",
+        )
+    return Check("busybox-static", Health.OK, path, "boot", True)
+
+
+def check_kvm() -> Check:
+    if not os.path.exists("/dev/kvm"):
+        return Check(
+            "kvm", Health.WARN, "no /dev/kvm: boots use TCG (slower, always works)", "boot", False
+        )
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return Check("kvm", Health.WARN, "/dev/kvm not accessible: boots use TCG", "boot", False)
+    return Check(
+        "kvm",
+        Health.WARN,
+        "/dev/kvm opens, but KVM is used only after a probe boot proves it works; TCG by default",
+        "boot",
+        False,
+    )
+
+
+def check_disk(settings: Settings, minimum_gb: float = 10.0) -> Check:
+    path = settings.home
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    free_gb = usage.free / 1e9
+    health = Health.OK if free_gb >= minimum_gb else (Health.WARN if free_gb >= 2 else Health.FAIL)
+    return Check(
+        "disk",
+        health,
+        f"{free_gb:.1f} GB free at {probe}",
+        "all",
+        True,
+        "" if health is Health.OK else f"free space in {path} (a kernel build needs ~2 GB)",
+    )
+
+
+def check_database(settings: Settings) -> Check:
+    from tracker.results.db import check_connection, make_engine
+
+    url = settings.db_url
+    try:
+        engine = make_engine(url)
+        try:
+            check_connection(engine)
+            from alembic.runtime.migration import MigrationContext
+
+            with engine.connect() as conn:
+                rev = MigrationContext.configure(conn).get_current_revision()
+        finally:
+            engine.dispose()
+    except KtrackError as exc:
+        return Check("database", Health.FAIL, str(exc), "all", True)
+    if rev is None:
+        return Check(
+            "database",
+            Health.WARN,
+            "reachable, schema not created yet",
+            "all",
+            True,
+            "ktrack db upgrade",
+        )
+    return Check("database", Health.OK, f"revision {rev}", "all", True)
+
+
+def check_store(settings: Settings, cwd: Path) -> Check:
+    store = settings.store_path
+    if not store.exists():
+        return Check("release store", Health.OK, f"empty ({store} not created yet)", "all", True)
+    try:
+        r = proc.run(
+            ["git", f"--git-dir={store}", "fsck", "--connectivity-only", "--no-dangling"],
+            cwd=cwd,
+            timeout=1800,
+        )
+    except KtrackError as exc:
+        return Check("release store", Health.FAIL, str(exc), "all", True)
+    if not r.ok:
+        first = (r.stderr or r.stdout).strip().splitlines()[:1]
+        return Check(
+            "release store",
+            Health.FAIL,
+            f"git fsck failed: {' '.join(first)}",
+            "all",
+            True,
+            f"move {store} aside and run `ktrack fetch` again (re-import)",
+        )
+    return Check("release store", Health.OK, f"git fsck clean ({store})", "all", True)
+
+
+def run_checks(settings: Settings, *, fsck: bool = True) -> list[Check]:
+    cwd = Path.cwd() if Path.cwd().exists() else Path("/")
+    checks = [check_tool(t, cwd) for t in TOOLS]
+    extra: list[Callable[[], Check]] = [
+        lambda: check_busybox(cwd),
+        check_kvm,
+        lambda: check_disk(settings),
+        lambda: check_database(settings),
+    ]
+    if fsck:
+        extra.append(lambda: check_store(settings, cwd))
+    checks.extend(f() for f in extra)
+    return checks
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.required and c.health in (Health.MISSING, Health.FAIL)]
