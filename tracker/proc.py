@@ -55,6 +55,21 @@ def which(tool: str) -> str:
     return path
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the process that started us dies (kill -9 of
+    ktrack must not leave make or QEMU running). Best effort: only Linux has the prctl."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -120,6 +135,7 @@ def run(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except FileNotFoundError as exc:
             if not Path(cwd).is_dir():
@@ -212,6 +228,7 @@ def spawn(
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     except FileNotFoundError as exc:
         if not Path(cwd).is_dir():

@@ -6,6 +6,7 @@ lock, reuses a finished result, or runs the stages and records each one as it co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -46,16 +47,40 @@ def lock_path(settings: Settings, key: str) -> Path:
     return settings.home / "locks" / f"{key}.lock"
 
 
+WORK_ENV = "KTRACK_WORK"
+
+
+def _processes_of(work: Path) -> list[int]:
+    """PIDs whose environment says they work for ``work`` (children inherit KTRACK_WORK)."""
+    needle = f"{WORK_ENV}={work}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            pids.append(int(entry.name))
+    return pids
+
+
 def clean_stale_work(settings: Settings) -> list[Path]:
-    """Remove work dirs left by killed runs (their job lock is free)."""
+    """Remove work dirs left by killed runs (their job lock is free), and kill any process still
+    working in one (a make or QEMU orphaned by ``kill -9``)."""
     removed: list[Path] = []
     root = work_root(settings)
     if not root.is_dir():
         return removed
     for child in root.iterdir():
-        if not is_locked(lock_path(settings, child.name)):
-            shutil.rmtree(child, ignore_errors=True)
-            removed.append(child)
+        if is_locked(lock_path(settings, child.name)):
+            continue
+        for pid in _processes_of(child):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(child, ignore_errors=True)
+        removed.append(child)
     return removed
 
 
@@ -80,6 +105,8 @@ def execute_job(settings: Settings, db: Database, spec: JobSpec, run_id: int | N
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         state = JobState(settings=settings, db=db, spec=spec, work=work)
+        previous_env = os.environ.get(WORK_ENV)
+        os.environ[WORK_ENV] = str(work)  # inherited by make, QEMU...: the janitor finds orphans
         interrupted: str | None = None
         current = Stage(spec.stages[0]) if spec.stages else Stage.APPLY
         stages = run_stages(state)
@@ -136,6 +163,10 @@ def execute_job(settings: Settings, db: Database, spec: JobSpec, run_id: int | N
                         False,
                     )
             finally:
+                if previous_env is None:
+                    os.environ.pop(WORK_ENV, None)
+                else:
+                    os.environ[WORK_ENV] = previous_env
                 shutil.rmtree(work, ignore_errors=True)
     return done
 
@@ -148,8 +179,22 @@ _WORKER: dict[str, object] = {}
 def _worker_init(settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    _term_with_parent()
     _WORKER["settings"] = settings
     _WORKER["db"] = Database(settings.db_url, migrate=False)
+
+
+def _term_with_parent() -> None:
+    """A pool worker gets SIGTERM when the ktrack process dies, even by ``kill -9``: it then marks
+    its job interrupted and kills its children instead of building on as an orphan."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before the prctl took effect
+        raise KeyboardInterrupt("parent died")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -197,6 +242,11 @@ def run_local(
         except BaseException:
             for fut in pending:
                 fut.cancel()
+            # interrupt the workers: each marks its job interrupted and kills its children
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
