@@ -164,14 +164,22 @@ def stage_boot(state: JobState) -> Outcome:
     if state.image is None:
         raise InfraError("the build stage left no kernel image")
     tests = state.version.tests if state.version is not None else None
-    boot, test = boot_and_test(
-        state.image,
-        state.target,
-        tests,
-        work=state.work / "boot",
-        log=state.log(Stage.BOOT),
-        timeout=state.settings.boot_timeout,
-    )
+    attempts = []
+    for attempt in (1, 2):  # a boot or test failure is retried once before it counts
+        boot, test = boot_and_test(
+            state.image,
+            state.target,
+            tests,
+            work=state.work / f"boot-{attempt}",
+            log=state.log(Stage.BOOT),
+            timeout=state.settings.boot_timeout,
+        )
+        attempts.append(f"{boot.status.value}/{test.status.value}")
+        if Status.FAIL not in (boot.status, test.status):
+            break
+    if len(attempts) > 1:
+        boot.detail["attempts"] = attempts
+        test.detail["attempts"] = attempts
     state.boot_outcomes = (boot, test)
     return boot
 
