@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,13 +89,32 @@ def upgrade(engine: Engine) -> str | None:
     check_connection(engine)
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with engine.begin() as conn:
+        with _migration_lock(engine), engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # two processes migrating one fresh database at once: the second waits
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
         raise InfraError(f"database error during migration: {exc.orig}") from exc
+
+
+_PG_LOCK_KEY = 0x6B747261636B  # "ktrack"
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """For SQLite, a file lock beside the database serialises migrations of processes at once."""
+    db_path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not db_path or db_path == ":memory:":
+        yield
+        return
+    from tracker.pipeline.locks import file_lock
+
+    with file_lock(Path(db_path + ".migrate.lock")):
+        yield
 
 
 def ensure_schema(engine: Engine) -> None:
