@@ -1,0 +1,31 @@
+"""The network-isolation prefix for builds and QEMU (tracker/sandbox.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracker import proc
+from tracker.sandbox import SandboxMode, detect, wrap
+
+
+def test_wrap_exact_command_lines() -> None:
+    argv = ["make", Path("/w/src")]
+    assert wrap(argv, SandboxMode.NONE) == ["make", "/w/src"]
+    assert wrap(argv, SandboxMode.UNSHARE) == ["unshare", "--net", "--", "make", "/w/src"]
+    assert wrap(argv, SandboxMode.UNSHARE_USER) == [
+        "unshare", "--map-root-user", "--net", "--", "make", "/w/src",
+    ]  # fmt: skip
+    assert wrap(argv, SandboxMode.BWRAP, writable=[Path("/data/job"), Path("/cache/cc")]) == [
+        "bwrap", "--unshare-net", "--die-with-parent",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        "--bind", "/data/job", "/data/job", "--bind", "/cache/cc", "/cache/cc",
+        "--", "make", "/w/src",
+    ]  # fmt: skip
+
+
+def test_detected_sandbox_has_only_loopback() -> None:
+    mode = detect()
+    assert mode is not SandboxMode.NONE
+    result = proc.run(wrap(["cat", "/proc/net/dev"], mode), cwd="/", timeout=30, check=True)
+    names = sorted(line.split(":")[0].strip() for line in result.stdout.splitlines()[2:])
+    assert names == ["lo"]

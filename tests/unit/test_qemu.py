@@ -1,0 +1,214 @@
+"""QEMU command lines per arch, and boot_and_test against a fake qemu-system-x86_64 on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracker.boot.qemu import QemuArm64, QemuX86_64, boot_and_test, machine_for
+from tracker.build.target import Target
+from tracker.sandbox import SandboxMode
+from tracker.vocab import Status
+
+X86 = Target.parse("x86_64:tinyconfig")
+
+FAKE_QEMU = """#!{python}
+import json, os, sys, time
+with open(os.environ["FAKE_QEMU_ARGV"], "w") as fh:
+    json.dump(sys.argv, fh)
+sys.stdout.write(open(os.environ["FAKE_QEMU_CONSOLE"]).read())
+sys.stdout.flush()
+time.sleep(float(os.environ.get("FAKE_QEMU_SLEEP", "0")))
+sys.exit(int(os.environ.get("FAKE_QEMU_RC", "0")))
+"""
+
+
+def test_x86_64_command_line_exact() -> None:
+    assert QemuX86_64().argv(Path("/o/bzImage"), Path("/w/initramfs.cpio.gz")) == [
+        "qemu-system-x86_64",
+        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+        "-no-reboot", "-m", "256", "-accel", "tcg",
+        "-kernel", "/o/bzImage", "-initrd", "/w/initramfs.cpio.gz",
+        "-append", "console=ttyS0 panic=-1 oops=panic",
+    ]  # fmt: skip
+
+
+def test_arm64_virt_command_line_exact() -> None:
+    assert QemuArm64(memory=512).argv(Path("/o/Image"), Path("/w/i.gz"), append="quiet") == [
+        "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a57",
+        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+        "-no-reboot", "-m", "512", "-accel", "tcg",
+        "-kernel", "/o/Image", "-initrd", "/w/i.gz",
+        "-append", "console=ttyAMA0 panic=-1 oops=panic quiet",
+    ]  # fmt: skip
+
+
+def test_machine_for_arch_and_accel() -> None:
+    assert machine_for(X86) == QemuX86_64()
+    assert machine_for(Target.parse("arm64:defconfig"), accel="kvm") == QemuArm64(accel="kvm")
+
+
+@pytest.fixture
+def fake_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    exe = bindir / "qemu-system-x86_64"
+    exe.write_text(FAKE_QEMU.format(python=sys.executable))
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_QEMU_ARGV", str(tmp_path / "argv.json"))
+
+    def run(console: str, *, tests: Path | None = None, timeout: float = 30, **env: str):
+        (tmp_path / "console.txt").write_text(console)
+        monkeypatch.setenv("FAKE_QEMU_CONSOLE", str(tmp_path / "console.txt"))
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        return boot_and_test(
+            tmp_path / "bzImage", X86, tests, work=tmp_path / "work", log=tmp_path / "boot.log",
+            timeout=timeout, sandbox_mode=SandboxMode.NONE,
+        )  # fmt: skip
+
+    return run
+
+
+def _tests(tmp_path: Path) -> Path:
+    tests = tmp_path / "tests"
+    tests.mkdir(exist_ok=True)
+    (tests / "run").write_text("#!/bin/sh\n")
+    return tests
+
+
+BOOT = "Linux version 6.1.0 (ktrack@ktrack)\nRun /init as init process\n"
+
+
+def test_clean_boot_and_passing_tests(tmp_path: Path, fake_qemu) -> None:
+    console = BOOT + (
+        "KTRACK-BOOT-OK\nKTRACK-TEST uname pass Linux 6.1\nKTRACK-TEST net skip no network\n"
+        "KTRACK-TESTS-DONE rc=0\nreboot: Power down\n"
+    )
+    boot, test = fake_qemu(console, tests=_tests(tmp_path))
+    assert (boot.status, boot.summary) == (Status.PASS, "booted")
+    assert (test.status, test.summary) == (Status.PASS, "1 passed, 0 failed, 1 skipped")
+    assert test.detail["tests"] == [
+        {"name": "uname", "status": "pass", "message": "Linux 6.1"},
+        {"name": "net", "status": "skip", "message": "no network"},
+    ]
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert (
+        argv[1:] == QemuX86_64().argv(tmp_path / "bzImage", tmp_path / "work/initramfs.cpio.gz")[1:]
+    )
+    assert boot.log == tmp_path / "boot.log" and "KTRACK-BOOT-OK" in boot.log.read_text()
+    assert boot.artifacts["initramfs"] == tmp_path / "work/initramfs.cpio.gz"
+
+
+def test_no_tests_folder_gives_test_skip(tmp_path: Path, fake_qemu) -> None:
+    boot, test = fake_qemu(BOOT + "KTRACK-BOOT-OK\nKTRACK-TESTS-DONE rc=0\n")
+    assert boot.status is Status.PASS
+    assert test.status is Status.SKIP
+
+
+def test_failing_test_and_nonzero_rc(tmp_path: Path, fake_qemu) -> None:
+    console = (
+        BOOT
+        + "KTRACK-BOOT-OK\nKTRACK-TEST vinfo fail /proc/vinfo missing\nKTRACK-TESTS-DONE rc=1\n"
+    )
+    boot, test = fake_qemu(console, tests=_tests(tmp_path))
+    assert boot.status is Status.PASS
+    assert (test.status, test.summary) == (
+        Status.FAIL,
+        "vinfo failed: /proc/vinfo missing (0 passed, 1 failed, 0 skipped)",
+    )
+    boot, test = fake_qemu(
+        BOOT + "KTRACK-BOOT-OK\nKTRACK-TEST a pass\nKTRACK-TESTS-DONE rc=3\n",
+        tests=_tests(tmp_path),
+    )
+    assert (test.status, test.summary) == (
+        Status.FAIL,
+        "tests/run exited 3 (1 passed, 0 failed, 0 skipped)",
+    )
+
+
+def test_panic_before_init_is_boot_fail_with_the_panic_line(tmp_path: Path, fake_qemu) -> None:
+    console = BOOT + "Kernel panic - not syncing: ktrack: boom\nRebooting in -1 seconds..\n"
+    boot, test = fake_qemu(console, tests=_tests(tmp_path))
+    assert (boot.status, boot.summary) == (Status.FAIL, "Kernel panic - not syncing: ktrack: boom")
+    assert test.status is Status.SKIP
+
+
+def test_kernel_dying_mid_test_fails_both(tmp_path: Path, fake_qemu) -> None:
+    console = BOOT + (
+        "KTRACK-BOOT-OK\nKTRACK-TEST first pass\nBUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+        "Oops: 0002 [#1] PREEMPT\nKernel panic - not syncing: Fatal exception\n"
+    )
+    boot, test = fake_qemu(console, tests=_tests(tmp_path))
+    assert (boot.status, boot.summary) == (
+        Status.FAIL,
+        "Kernel panic - not syncing: Fatal exception",
+    )
+    assert test.status is Status.FAIL
+    assert (
+        test.summary == "kernel died during the tests: Kernel panic - not syncing: Fatal exception"
+    )
+    assert test.detail["tests"] == [{"name": "first", "status": "pass", "message": ""}]
+
+
+def test_warning_is_boot_warn(tmp_path: Path, fake_qemu) -> None:
+    console = BOOT + (
+        "WARNING: CPU: 0 PID: 1 at init/main.c:1500 kernel_init+0x1/0x2\n"
+        "KTRACK-BOOT-OK\nKTRACK-TESTS-DONE rc=0\n"
+    )
+    boot, _ = fake_qemu(console)
+    assert (boot.status, boot.summary) == (
+        Status.WARN,
+        "WARNING: CPU: 0 PID: 1 at init/main.c:1500 kernel_init+0x1/0x2",
+    )
+
+
+def test_hung_kernel_with_console_is_fail(tmp_path: Path, fake_qemu) -> None:
+    boot, test = fake_qemu(BOOT, timeout=2, FAKE_QEMU_SLEEP="30")
+    assert boot.status is Status.FAIL
+    assert boot.summary == (
+        "hung: no KTRACK-BOOT-OK within 2s; last console line: Run /init as init process"
+    )
+    assert test.status is Status.SKIP
+
+
+def test_tests_that_hang_fail_the_test_stage_only(tmp_path: Path, fake_qemu) -> None:
+    boot, test = fake_qemu(
+        BOOT + "KTRACK-BOOT-OK\n", tests=_tests(tmp_path), timeout=2, FAKE_QEMU_SLEEP="30"
+    )
+    assert boot.status is Status.PASS
+    assert test.status is Status.FAIL and test.summary.startswith(
+        "tests did not finish (timed out after 2s)"
+    )
+
+
+def test_no_console_at_all_is_error_with_the_command_line(tmp_path: Path, fake_qemu) -> None:
+    boot, test = fake_qemu("", FAKE_QEMU_RC="1")
+    assert boot.status is Status.ERROR
+    assert boot.summary.startswith(
+        "no console output (QEMU exited 1); QEMU: qemu-system-x86_64 -nodefaults"
+    )
+    assert test.status is Status.SKIP
+
+
+def test_missing_qemu_is_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    boot, test = boot_and_test(
+        tmp_path / "bzImage", X86, None, work=tmp_path / "w", log=tmp_path / "log",
+        timeout=5, sandbox_mode=SandboxMode.NONE,
+    )  # fmt: skip
+    assert boot.status is Status.ERROR and "qemu-system-x86_64" in boot.summary
+    assert test.status is Status.SKIP
+
+
+def test_test_program_that_does_not_compile_fails_the_test_stage(tmp_path: Path, fake_qemu) -> None:
+    tests = _tests(tmp_path)
+    (tests / "bad.c").write_text("int main(void) { return }\n")
+    boot, test = fake_qemu(BOOT + "KTRACK-BOOT-OK\nKTRACK-TESTS-DONE rc=0\n", tests=tests)
+    assert boot.status is Status.PASS
+    assert test.status is Status.FAIL and test.summary.startswith("bad.c does not compile: ")
