@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest_kbuild import fake_kernel
+
 from tracker.build import kconfig
 from tracker.build.kconfig import (
     BOOT_OPTIONS,
