@@ -1,0 +1,243 @@
+"""The release service the commands and the pipeline use: sync the catalog, ensure a release
+is in the store (download, verify, import), list what is known."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import select
+
+from tracker.config import FeedConfig, Settings
+from tracker.errors import InfraError, UserError
+from tracker.releases import git, kernelorg, mirror, pgp
+from tracker.releases.release import Release
+from tracker.releases.sync import SyncSummary, upsert
+from tracker.results.db import Database
+from tracker.results.models import KernelRelease
+from tracker.sources.download import Downloader
+from tracker.sources.store import ReleaseStore
+from tracker.versions import KernelVersion
+
+Warn = Callable[[str], None]
+PhaseProgress = Callable[[str, str, int, int | None], None]
+"""``progress(version, phase, done, total)`` with phase ``download`` or ``import`` (bytes)."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A catalog row as ``releases list`` shows it."""
+
+    version: str
+    series: str
+    moniker: str
+    released_at: datetime | None
+    eol: bool
+    feed: str
+    source_url: str | None
+    signed: bool
+    sha256: str | None
+    store_ref: str | None
+    in_store: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "series": self.series,
+            "moniker": self.moniker,
+            "released": self.released_at.astimezone(UTC).isoformat() if self.released_at else None,
+            "eol": self.eol,
+            "feed": self.feed,
+            "source": self.source_url,
+            "signed": self.signed,
+            "sha256": self.sha256,
+            "store_ref": self.store_ref,
+            "in_store": self.in_store,
+        }
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+def feeds_to_sync(settings: Settings, name: str | None) -> list[FeedConfig]:
+    if name is not None:
+        return [settings.feed(name)]
+    if not settings.feeds:
+        raise UserError(
+            "no feeds configured", hint="add a [feeds.NAME] table to ktrack.toml (see DESIGN.md)"
+        )
+    return list(settings.feeds)
+
+
+def discover(cfg: FeedConfig, store: ReleaseStore, dl: Downloader, warn: Warn) -> list[Release]:
+    """Every release one feed knows (a git feed also fetches its tags into the store)."""
+    if cfg.kind == "kernelorg":
+        return kernelorg.discover(dl, cfg.url, cfg.name, warn, keyring=cfg.keyring)
+    if cfg.kind == "mirror":
+        return mirror.discover(dl, cfg.url, cfg.name, warn, keyring=cfg.keyring)
+    if cfg.kind == "git":
+        return git.discover(store, cfg.url, cfg.tags, cfg.name)
+    raise UserError(f"feeds.{cfg.name}.kind: unknown feed kind {cfg.kind!r}")
+
+
+def sync(
+    settings: Settings,
+    db: Database,
+    feed: str | None = None,
+    *,
+    warn: Warn | None = None,
+    downloader: Downloader | None = None,
+) -> SyncSummary:
+    """Discover the releases of one feed (or all) and record them in the catalog."""
+    warnings: list[str] = []
+
+    def note(msg: str) -> None:
+        warnings.append(msg)
+        (warn or _ignore)(msg)
+
+    dl = downloader or Downloader()
+    store = ReleaseStore.open(settings)
+    feeds = feeds_to_sync(settings, feed)
+    found: list[Release] = []
+    for cfg in feeds:
+        found.extend(discover(cfg, store, dl, note))
+    with db.session() as s:
+        added, updated = upsert(s, found)
+    return SyncSummary(
+        feeds=tuple(f.name for f in feeds),
+        found=len(found),
+        added=added,
+        updated=updated,
+        warnings=tuple(warnings),
+    )
+
+
+def list_releases(settings: Settings, db: Database) -> list[CatalogEntry]:
+    """The catalog sorted by version, each with whether the store holds it."""
+    store_tags = ReleaseStore.open(settings).tags()
+    with db.session() as s:
+        rows = list(s.scalars(select(KernelRelease)))
+    out = []
+    for r in rows:
+        kv = KernelVersion.try_parse(r.version)
+        ref = r.store_ref or (kv.tag if kv else None)
+        out.append(
+            CatalogEntry(
+                version=r.version,
+                series=r.series,
+                moniker=r.moniker,
+                released_at=r.released_at.replace(tzinfo=UTC)
+                if r.released_at and r.released_at.tzinfo is None
+                else r.released_at,
+                eol=r.eol,
+                feed=r.feed,
+                source_url=r.source_url,
+                signed=r.signed,
+                sha256=r.sha256,
+                store_ref=r.store_ref,
+                in_store=ref in store_tags if ref else False,
+            )
+        )
+    return sorted(out, key=lambda e: KernelVersion.parse(e.version).sort_key())
+
+
+def _row(db: Database, version: KernelVersion) -> KernelRelease:
+    with db.session() as s:
+        row = s.scalar(select(KernelRelease).where(KernelRelease.version == str(version)))
+    if row is None:
+        raise UserError(
+            f"release {version} is not in the catalog", hint="run `ktrack releases sync` first"
+        )
+    return row
+
+
+def _set_store_ref(db: Database, version: KernelVersion, ref: str) -> None:
+    with db.session() as s:
+        row = s.scalar(select(KernelRelease).where(KernelRelease.version == str(version)))
+        if row is not None and row.store_ref != ref:
+            row.store_ref = ref
+
+
+def _feed_config(settings: Settings, name: str) -> FeedConfig | None:
+    return next((f for f in settings.feeds if f.name == name), None)
+
+
+def tarball_name(url: str) -> str:
+    name = PurePosixPath(unquote(urlsplit(url).path)).name
+    if not name or name in (".", ".."):
+        raise UserError(f"not a tarball URL: {url}")
+    return name
+
+
+def ensure_release(
+    settings: Settings,
+    db: Database,
+    version: str,
+    *,
+    progress: PhaseProgress | None = None,
+    warn: Warn | None = None,
+    downloader: Downloader | None = None,
+    keep_download: bool = False,
+) -> str:
+    """A store rev (the tag) for ``version``, importing the release first when needed.
+
+    UserError when the catalog does not know the version or it has no source; InfraError on
+    network, disk, checksum or signature trouble.
+    """
+    warn = warn or _ignore
+    kv = KernelVersion.parse(version)
+    row = _row(db, kv)
+    store = ReleaseStore.open(settings)
+    for ref in (row.store_ref, kv.tag):
+        if ref and store.has(ref):
+            if row.store_ref != ref:
+                _set_store_ref(db, kv, ref)
+            return ref
+    cfg = _feed_config(settings, row.feed)
+    if (cfg is not None and cfg.kind == "git") or (cfg is None and row.store_ref):
+        url = cfg.url if cfg is not None else row.source_url
+        if not url:
+            raise UserError(f"release {kv}: its git feed {row.feed!r} is no longer configured")
+        store.fetch_git(url, cfg.tags if cfg is not None else kv.tag)
+        if not store.has(kv.tag):
+            raise InfraError(f"release {kv}: tag {kv.tag} is gone from {url}")
+        _set_store_ref(db, kv, kv.tag)
+        return kv.tag
+    if not row.source_url:
+        raise UserError(
+            f"release {kv} has no source tarball in feed {row.feed!r}",
+            hint="linux-next snapshots are only available from a git feed",
+        )
+    dl = downloader or Downloader()
+    dest = settings.downloads / tarball_name(row.source_url)
+    if row.sha256 is None:
+        warn(f"{kv}: no published sha256 for {row.source_url}; the download is not verified")
+
+    def step(phase: str) -> Callable[[int, int | None], None] | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(str(kv), phase, done, total)
+
+    dl.download(row.source_url, dest, sha256=row.sha256, progress=step("download"))
+    keyring = cfg.keyring if cfg is not None else None
+    if keyring and row.pgp_url:
+        sig = dest.with_name(tarball_name(row.pgp_url))
+        dl.download(row.pgp_url, sig)
+        try:
+            pgp.verify_tarball(dest, sig, keyring)
+        except InfraError:
+            dest.unlink(missing_ok=True)
+            raise
+    elif keyring and row.signed:
+        raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
+    store.import_tarball(str(kv), dest, progress=step("import"))
+    _set_store_ref(db, kv, kv.tag)
+    if not keep_download:  # the store holds every byte of it now
+        dest.unlink(missing_ok=True)
+        if row.pgp_url:
+            dest.with_name(tarball_name(row.pgp_url)).unlink(missing_ok=True)
+    return kv.tag
