@@ -169,3 +169,132 @@ class World:
 
 def make_db(tmp_path: Path) -> Database:
     return Database(f"sqlite:///{tmp_path / 'results.db'}")
+
+
+XSS_PATCH = "<script>alert(1)</script>.patch"
+HTML_LOG = '<img src=x onerror="alert(2)"> <b>bold</b> &amp; </pre><script>alert(3)</script>'
+PATCH_SHA = [hashlib.sha256(f"patch {i}\n".encode()).hexdigest() for i in range(3)]
+
+
+def populate_sample(session: Session) -> dict[str, Any]:
+    """A small but complete world: two patch sets, three series, two targets, every stage and
+    status, a hostile patch name and a log full of HTML."""
+    w = World(session)
+    alpha = w.psv("alpha", "1.0")
+    beta = w.psv("beta", "0.3")
+    r1 = w.run()
+    names = ["0001-first.patch", XSS_PATCH, "0003-third.patch"]
+
+    def apply_detail(klasses: list[str], with_conflict: bool = False) -> dict[str, Any]:
+        patches = []
+        for i, (n, k) in enumerate(zip(names, klasses, strict=True)):
+            hunk: dict[str, Any] = {"index": 1, "class": k, "offset": 3 * i, "fuzz": 0, "line": 10}
+            if k == "conflict" and with_conflict:
+                hunk = {
+                    "index": 1,
+                    "class": "conflict",
+                    "expected_line": 120,
+                    "hunk_text": "-\told_call(<vma>);\n+\tnew_call(&vma);",
+                    "release_text": "\tother_call(<vma>); /* </pre> */",
+                }
+            patches.append(
+                {
+                    "name": n,
+                    "class": k,
+                    "sha256": PATCH_SHA[i],
+                    "files": [{"path": f"mm/file{i}.c", "class": k, "hunks": [hunk]}],
+                }
+            )
+        return {"schema": "ktrack.check/1", "patches": patches}
+
+    def patch_rows(klasses: list[str], offset: int = 0, fuzz: int = 0) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": n,
+                "class": k,
+                "hunks": 2,
+                "hunks_failed": int(k == "conflict"),
+                "offset": offset * (i + 1),
+                "fuzz": fuzz if i == 2 else 0,
+            }
+            for i, (n, k) in enumerate(zip(names, klasses, strict=True))
+        ]
+
+    clean = ["clean", "clean", "clean"]
+    for n, v in enumerate(("6.1", "6.1.5", "6.1.9")):
+        for target in ("x86_64:tinyconfig", "arm64:defconfig"):
+            w.job(
+                r1,
+                alpha,
+                v,
+                target=target,
+                status="pass",
+                stage="test",
+                stages="apply,configure,build,boot,test",
+                detail={"tests": [{"name": "smoke/proc", "status": "pass", "message": "ok"}]},
+                patches=patch_rows(clean, offset=n),
+            )
+    w.job(
+        r1,
+        alpha,
+        "6.6",
+        status="warn",
+        stage="apply",
+        stages="apply",
+        summary="applies with fuzz 1",
+        detail=apply_detail(["clean", "offset", "fuzz"]),
+        patches=patch_rows(["clean", "offset", "fuzz"], offset=5, fuzz=1),
+    )
+    w.job(
+        r1,
+        alpha,
+        "6.12",
+        status="fail",
+        stage="apply",
+        stages="apply",
+        summary=f"{XSS_PATCH} conflicts in mm/file1.c",
+        detail=apply_detail(["clean", "conflict", "clean"], True),
+        log_excerpt=HTML_LOG,
+        patches=patch_rows(["clean", "conflict", "clean"], offset=9),
+    )
+    w.job(
+        r1,
+        alpha,
+        "6.12",
+        target="arm64:defconfig",
+        status="error",
+        stage="build",
+        summary="build infrastructure failed: No space left on device",
+    )
+    w.job(
+        r1,
+        beta,
+        "6.6",
+        status="fail",
+        stage="build",
+        summary="error: implicit declaration of 'foo'",
+        detail={
+            "errors": ["mm/x.c:12: error: implicit declaration of 'foo' <stdio.h>"],
+            "returncode": 2,
+        },
+        log_excerpt="mm/x.c:12:3: error: implicit declaration\n\x1b[1m\x07bell",
+    )
+    w.job(
+        r1,
+        beta,
+        "6.1",
+        status="fail",
+        stage="boot",
+        stages="apply,configure,build,boot",
+        attempts=2,
+        summary="Kernel panic - not syncing: VFS",
+        detail={
+            "events": [
+                {"kind": "panic", "line": "Kernel panic - not syncing: <VFS>", "console_line": 88}
+            ]
+        },
+        log_excerpt="[    1.0] Kernel panic - not syncing: <VFS>\n",
+    )
+    w.job(r1, beta, "6.1.9", status="pass", stage="build")
+    w.culprit(alpha, "6.6", "6.12")
+    return {"world": w, "alpha": alpha, "beta": beta, "run": r1}
