@@ -16,6 +16,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from tracker.config import Settings
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import record
@@ -90,11 +92,27 @@ def _store_log(settings: Settings, path: Path | None) -> tuple[str | None, str |
     return artifacts.put_file(settings.artifacts, path), artifacts.excerpt(path)
 
 
-def execute_job(settings: Settings, db: Database, spec: JobSpec, run_id: int | None) -> JobDone:
+Fence = Callable[[Session], None]
+
+
+def execute_job(
+    settings: Settings,
+    db: Database,
+    spec: JobSpec,
+    run_id: int | None,
+    fence: Fence | None = None,
+) -> JobDone:
     """Run (or reuse) one job and record it. Never raises for a verdict; InfraError only when the
-    database itself is unusable."""
+    database itself is unusable.
+
+    ``fence``, when given, is called first in every session that writes the job's results, inside
+    the same transaction; it raises to abort the write (the Celery executor checks there that its
+    database claim on the job is still its own, so a redelivered task never writes twice).
+    """
     with file_lock(lock_path(settings, spec.key)):
         with db.session() as s:
+            if fence is not None:
+                fence(s)
             job, reused = record.claim_job(s, spec, run_id)
             job_id = job.id
             if reused:
@@ -134,6 +152,8 @@ def execute_job(settings: Settings, db: Database, spec: JobSpec, run_id: int | N
                         except InfraError as exc:
                             outcome.status, outcome.summary = Status.ERROR, str(exc)
                 with db.session() as s:
+                    if fence is not None:
+                        fence(s)
                     job = s.get_one(record.Job, job_id)
                     record.record_stage(
                         s,
@@ -152,6 +172,8 @@ def execute_job(settings: Settings, db: Database, spec: JobSpec, run_id: int | N
             stages.close()
             try:
                 with db.session() as s:
+                    if fence is not None:
+                        fence(s)
                     job = s.get_one(record.Job, job_id)
                     record.finish_job(s, job, interrupted=interrupted)
                     done = JobDone(

@@ -209,3 +209,24 @@ class Regression(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+
+
+class JobClaim(Base):
+    """Who is computing a job right now (Celery workers on many hosts share one database).
+
+    A worker takes the claim with one atomic upsert and keeps it alive by pushing ``lease_until``
+    forward; every write of the job's results checks, in the same transaction, that the claim is
+    still its own, so a redelivered task never writes a result twice. ``state`` is ``running``,
+    ``released`` (the holder ended) or ``failed`` (the holder gave up for good; ``note`` says why).
+    """
+
+    __tablename__ = "job_claim"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime]
+    lease_until: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,46 @@
+"""The Celery executor with real services: two worker processes on loopback, a private Redis
+broker and a private PostgreSQL database; every result is written exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest_celery import (  # noqa: F401 - the fixture is used by name
+    Cluster,
+    check_exactly_once,
+    cluster,
+    seed_jobs,
+    start_run,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_two_workers_run_forty_jobs_each_result_once(cluster: Cluster) -> None:
+    jobs = seed_jobs(cluster.db_url, 40)
+    workers = [cluster.start_worker(stage_seconds=0.1) for _ in range(2)]
+    run = start_run(cluster, jobs, grace=5.0)
+    run.wait(180)
+    rows = check_exactly_once(cluster.db_url, jobs, run.done)
+    executed = cluster.executions()
+    assert set(executed) == {j.key for j in jobs}
+    assert set(executed.values()) == {1}, "a stage ran twice"
+    assert all(j.attempts == 1 for j in rows["jobs"].values())
+    assert all(j.run_id == run.run_id for j in rows["jobs"].values())
+    # both workers took part (each is a separate process group with its own pool child)
+    pids = cluster.executing_pids()
+    groups = {__import__("os").getpgid(p) for p in pids if _alive(p)}
+    assert groups == {w.pid for w in workers}, cluster.worker_logs()[-3000:]
+    # logs went to the shared artifacts dir
+    assert len(list(cluster.artifacts.rglob("*.gz"))) == 40
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,358 @@
+"""The Celery executor: workers on many hosts share one PostgreSQL (the source of truth).
+
+``make_app(settings)`` builds the Celery app (broker from ``[celery] broker``: Redis or RabbitMQ);
+``ktrack worker`` runs it. The planner's jobs become one task each, routed by their heaviest stage:
+apply-only jobs go to the ``ktrack.apply`` queue, jobs that configure, build or boot go to
+``ktrack.heavy``, so a host can serve only the quick queue or only the heavy one. A job's stages
+stay in one task and are recorded one by one as they complete: they hand each other a working tree
+(the materialised release, the patched files, the ``O=`` build dir; over a gigabyte for a real
+kernel) that cannot move between hosts cheaply.
+
+Safety: tasks are acknowledged late (a task whose worker dies is delivered again) and every
+attempt first takes a database claim on the job key (``tracker.pipeline.claims``), renews it while
+it works and re-checks it inside each transaction that writes the job's results, so a redelivered
+or duplicated task never writes a result twice. Infrastructure errors (database unreachable) make
+the task retry itself with backoff, handing its claim to the retry.
+
+``run_celery`` is the coordinator behind ``ktrack run --executor celery``: it publishes the jobs,
+follows the database until every job is done or failed for good, and publishes again any job that
+nobody holds once the queues ran dry (a broker restarted without persistence loses its queue; a
+killed worker's claim runs out).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from celery import Celery, Task
+from celery.exceptions import MaxRetriesExceededError, Retry
+from kombu import Queue
+from sqlalchemy import or_, select
+
+from tracker.config import Settings
+from tracker.errors import InfraError
+from tracker.pipeline import claims
+from tracker.pipeline.executors import JobDone, execute_job
+from tracker.pipeline.plan import JobSpec
+from tracker.pipeline.stages import closed_stages
+from tracker.results.db import Database
+from tracker.results.models import Job, RunJob
+from tracker.vocab import Stage, Status
+
+APPLY_QUEUE = "ktrack.apply"
+HEAVY_QUEUE = "ktrack.heavy"
+QUEUES = (APPLY_QUEUE, HEAVY_QUEUE)
+TASK_NAME = "ktrack.job"
+DEFAULT_LEASE = 60.0
+MAX_TASK_RETRIES = 8
+
+
+class KtrackCelery(Celery):
+    """A Celery app that knows ktrack's settings and opens one database per worker process."""
+
+    ktrack_settings: Settings
+    ktrack_lease: float
+
+    def ktrack_db(self) -> Database:
+        pid = os.getpid()
+        cached: tuple[int, Database] | None = getattr(self, "_ktrack_db", None)
+        if cached is None or cached[0] != pid:  # a forked pool child opens its own connections
+            cached = (pid, Database(self.ktrack_settings.db_url, migrate=False))
+            self._ktrack_db = cached
+        return cached[1]
+
+
+def queue_for(spec: JobSpec) -> str:
+    """``ktrack.apply`` for apply-only jobs, ``ktrack.heavy`` for the rest."""
+    return (
+        APPLY_QUEUE
+        if max(closed_stages(spec.stages), key=lambda s: s.index) is Stage.APPLY
+        else HEAVY_QUEUE
+    )
+
+
+def make_app(settings: Settings, *, lease: float = DEFAULT_LEASE) -> KtrackCelery:
+    """The Celery app for ``settings`` (broker ``settings.celery_broker``; results go to the database)."""
+    app = KtrackCelery("ktrack", broker=settings.celery_broker, set_as_current=False)
+    app.ktrack_settings = settings
+    app.ktrack_lease = lease
+    # Redis redelivers an unacknowledged message after the visibility timeout even when its worker
+    # is alive: keep it above the longest job; the coordinator covers dead workers sooner.
+    visibility = int(settings.build_timeout + settings.boot_timeout + 3600)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={"visibility_timeout": visibility},
+        task_default_queue=APPLY_QUEUE,
+        task_queues=[Queue(q) for q in QUEUES],
+        task_publish_retry_policy={
+            "max_retries": 3,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 2.0,
+        },
+    )
+    app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)(job_task)
+    return app
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number ``retries`` + 1: 1, 2, 4, … capped at 60."""
+    return float(min(60, 2**retries))
+
+
+def job_task(
+    task: Task, spec_json: dict[str, Any], run_id: int | None, previous: str | None = None
+) -> dict[str, Any]:
+    """One job on a worker: claim it, run (or reuse) it, record it. Returns what happened."""
+    app = task.app
+    assert isinstance(app, KtrackCelery)
+    settings, lease = app.ktrack_settings, app.ktrack_lease
+    db = app.ktrack_db()
+    spec = JobSpec.from_json(spec_json)
+    token = claims.new_token()
+    try:
+        with db.session() as s:
+            row = s.scalars(select(Job).where(Job.key == spec.key)).first()
+            if row is not None and row.finished and run_id is not None and row.run_id == run_id:
+                return {"key": spec.key, "outcome": "done-before"}  # a duplicate of this run's task
+            got = claims.acquire(s, spec.key, token, run_id=run_id, lease=lease, previous=previous)
+    except InfraError as exc:
+        _retry(task, spec_json, run_id, token, exc)
+    if got is claims.Acquired.BUSY:
+        return {"key": spec.key, "outcome": "busy"}
+    try:
+        with claims.Holder(db, spec.key, token, lease) as holder:
+            done = execute_job(settings, db, spec, run_id, fence=holder.fence)
+    except claims.ClaimLost:
+        return {"key": spec.key, "outcome": "lost"}
+    except InfraError as exc:
+        _try_release(db, spec.key, token, claims.RELEASED, f"retrying: {exc}")
+        _retry(task, spec_json, run_id, token, exc)
+    except Exception as exc:  # bad input (release not in the catalog) or a bug: no retry helps
+        _try_release(db, spec.key, token, claims.FAILED, f"{type(exc).__name__}: {exc}")
+        return {"key": spec.key, "outcome": "failed", "error": str(exc)}
+    _try_release(db, spec.key, token, claims.RELEASED, "")
+    return {"key": spec.key, "outcome": "done", "status": done.status, "reused": done.reused}
+
+
+def _retry(
+    task: Task, spec_json: dict[str, Any], run_id: int | None, token: str, exc: Exception
+) -> NoReturn:
+    retries = task.request.retries or 0
+    try:
+        raise task.retry(
+            args=(spec_json, run_id),
+            kwargs={"previous": token},
+            countdown=backoff(retries),
+            max_retries=MAX_TASK_RETRIES,
+            exc=exc,
+        )
+    except Retry:
+        raise
+    except (MaxRetriesExceededError, InfraError):
+        db = task.app.ktrack_db()
+        _try_release(db, JobSpec.from_json(spec_json).key, token, claims.FAILED, f"gave up: {exc}")
+        raise
+
+
+def _try_release(db: Database, key: str, token: str, state: str, note: str) -> None:
+    try:
+        with db.session() as s:
+            claims.release(s, key, token, state=state, note=note)
+    except InfraError:
+        pass  # the lease runs out on its own
+
+
+# --- the coordinator ------------------------------------------------------------------------
+
+
+@dataclass
+class _Track:
+    spec: JobSpec
+    queue: str
+    published: float | None = None  # monotonic time of the last publish
+    last_live: float = 0.0  # monotonic time a live claim was last seen
+    publishes: int = 0
+
+
+def _finished(session: Any, run_id: int, keys: Sequence[str]) -> dict[str, tuple[Job, bool]]:
+    """Jobs this run has a result for: computed by it, or reused from an earlier run."""
+    out: dict[str, tuple[Job, bool]] = {}
+    for i in range(0, len(keys), 500):
+        rows = session.execute(
+            select(Job, RunJob.reused)
+            .join(RunJob, (RunJob.job_id == Job.id) & (RunJob.run_id == run_id))
+            .where(
+                Job.key.in_(keys[i : i + 500]),
+                Job.finished.is_(True),
+                or_(RunJob.reused.is_(True), Job.run_id == run_id),
+            )
+        )
+        for job, reused in rows:
+            out[job.key] = (job, bool(reused))
+    return out
+
+
+def _reuse_finished(session: Any, run_id: int, keys: Sequence[str]) -> dict[str, Job]:
+    """Link every job finished by an earlier run with a verdict to this run, as reused."""
+    out: dict[str, Job] = {}
+    for i in range(0, len(keys), 500):
+        for job in session.scalars(
+            select(Job).where(
+                Job.key.in_(keys[i : i + 500]),
+                Job.finished.is_(True),
+                Job.status != Status.ERROR.value,
+            )
+        ):
+            if session.get(RunJob, (run_id, job.id)) is None:
+                session.add(RunJob(run_id=run_id, job_id=job.id, reused=True))
+            out[job.key] = job
+    return out
+
+
+def queue_depth(app: Celery, queues: Sequence[str]) -> int | None:
+    """Messages waiting in ``queues`` (not those reserved by workers); None when the broker is away."""
+    from kombu.exceptions import ChannelError
+
+    total = 0
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            channel = conn.default_channel
+            for q in queues:
+                try:
+                    total += channel.queue_declare(queue=q, passive=True).message_count
+                except ChannelError:  # Redis: an empty queue does not exist
+                    continue
+    except Exception:
+        return None
+    return total
+
+
+def run_celery(
+    settings: Settings,
+    db: Database,
+    jobs: Sequence[JobSpec],
+    run_id: int | None,
+    on_done: Callable[[JobDone], None],
+    ctx: Any,
+    *,
+    poll: float = 0.5,
+    grace: float = 15.0,
+    max_publishes: int = 4,
+) -> None:
+    """Publish ``jobs`` to the workers and return when every one is done or failed for good.
+
+    Jobs finished by earlier runs are reused without a task. A job that nobody holds ``grace``
+    seconds after its last publish, while the queues are empty, is published again (at most
+    ``max_publishes`` times; then it is reported as an infrastructure error). The database being
+    briefly away only delays the progress.
+    """
+    if run_id is None:
+        raise InfraError("the celery executor needs a run to follow")
+    app = make_app(settings)
+    info: Callable[[str], None] = getattr(ctx, "info", lambda message: None)
+    track: dict[str, _Track] = {}
+    for spec in jobs:
+        track.setdefault(spec.key, _Track(spec, queue_for(spec)))
+    with db.session() as s:
+        reused = _reuse_finished(s, run_id, list(track))
+        for key, job in reused.items():
+            on_done(_done(track.pop(key).spec, job, True))
+    if not _publish_all(app, list(track.values()), run_id):
+        info("ktrack: the broker is not answering; publishing when it is back")
+    db_away = False
+    while track:
+        time.sleep(poll)
+        try:
+            with db.session() as s:
+                finished = _finished(s, run_id, list(track))
+                held = claims.claims(s, [k for k in track if k not in finished])
+        except InfraError as exc:
+            if not db_away:
+                info(f"ktrack: {exc}; waiting for the database")
+            db_away = True
+            continue
+        if db_away:
+            info("ktrack: the database is back")
+            db_away = False
+        for key, (job, was_reused) in finished.items():
+            on_done(_done(track.pop(key).spec, job, was_reused))
+        at = claims.now()
+        mono = time.monotonic()
+        idle: list[_Track] = []
+        for key, t in list(track.items()):
+            c = held.get(key)
+            if c is not None and c.state == claims.FAILED and c.run_id == run_id:
+                del track[key]
+                on_done(
+                    JobDone(key, t.spec.label, Status.ERROR.value, None, c.note or "failed", False)
+                )
+                continue
+            if c is not None and c.live(at):
+                t.last_live = mono
+                continue
+            since = max(t.published or 0.0, t.last_live)
+            if t.published is None or mono - since > grace:
+                idle.append(t)
+        if not idle:
+            continue
+        depth = queue_depth(app, QUEUES)
+        if depth is None or depth > 0:
+            continue  # queued messages will reach the workers; an absent broker cannot take more
+        for t in idle:
+            if t.publishes >= max_publishes:
+                del track[t.spec.key]
+                on_done(
+                    JobDone(
+                        t.spec.key,
+                        t.spec.label,
+                        Status.ERROR.value,
+                        None,
+                        f"no worker finished the job after {t.publishes} publishes",
+                        False,
+                    )
+                )
+                continue
+        again = [t for t in idle if t.spec.key in track]
+        if any(t.published is not None for t in again):
+            info(f"ktrack: publishing {len(again)} job(s) again (queues empty, nobody holds them)")
+        _publish_all(app, again, run_id)
+
+
+def _publish_all(app: Celery, tracks: Sequence[_Track], run_id: int) -> bool:
+    """Publish each job; stop at the first broker error (the loop tries again later)."""
+    try:
+        with app.producer_or_acquire() as producer:
+            for t in tracks:
+                app.send_task(
+                    TASK_NAME,
+                    args=(t.spec.to_json(), run_id),
+                    queue=t.queue,
+                    producer=producer,
+                    retry=True,
+                )
+                t.published = time.monotonic()
+                t.publishes += 1
+    except Exception:
+        return False
+    return True
+
+
+def _done(spec: JobSpec, job: Job, reused: bool) -> JobDone:
+    return JobDone(spec.key, spec.label, job.status, job.furthest_stage, job.summary or "", reused)
+
+
+__all__ = ["make_app", "run_celery", "job_task", "queue_for", "queue_depth"]
