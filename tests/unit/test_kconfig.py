@@ -213,3 +213,23 @@ def test_configure_without_make_is_an_error_not_a_fail(tmp_path: Path, monkeypat
 
 def test_boot_options_cover_reference_list() -> None:
     assert "ACPI" in kconfig.BOOT_OPTIONS["x86_64"] and "PCI" in kconfig.BOOT_OPTIONS["x86_64"]
+
+
+def test_find_definitions_reads_only_the_target_arch(tmp_path: Path) -> None:
+    for arch in ("x86", "mips"):
+        (tmp_path / "arch" / arch).mkdir(parents=True)
+        (tmp_path / "arch" / arch / "Kconfig").write_text(
+            f'config SMP\n\tbool "smp"\n\tdepends on {arch.upper()}_SMP_OK\n'
+        )
+    found = find_definitions(tmp_path, ["SMP"], srcarch="x86")
+    assert [e.file for e in found["SMP"]] == ["arch/x86/Kconfig"]
+    assert len(find_definitions(tmp_path, ["SMP"])["SMP"]) == 2
+
+
+def test_explain_does_not_blame_negated_dependencies() -> None:
+    (entry,) = parse_kconfig_file(
+        'config I915\n\ttristate "i915"\n\tdepends on DRM && PCI && !PREEMPT_RT\n', "k", ["I915"]
+    )
+    assert explain("I915", [entry], {"PCI": "y"}) == (
+        "k:1: depends on DRM && PCI && !PREEMPT_RT [DRM=n]"
+    )

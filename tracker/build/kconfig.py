@@ -191,9 +191,12 @@ def parse_kconfig_file(text: str, relpath: str, symbols: Iterable[str]) -> list[
 
 
 def find_definitions(
-    src: Path, symbols: Iterable[str], *, skip: Iterable[Path] = ()
+    src: Path, symbols: Iterable[str], *, skip: Iterable[Path] = (), srcarch: str | None = None
 ) -> dict[str, list[KconfigEntry]]:
-    """Every ``config SYMBOL`` for ``symbols`` in the Kconfig files of ``src``."""
+    """Every ``config SYMBOL`` for ``symbols`` in the Kconfig files of ``src``.
+
+    With ``srcarch``, only that folder of ``arch/`` is read (the others are not sourced).
+    """
     wanted = sorted(set(symbols))
     found: dict[str, list[KconfigEntry]] = {s: [] for s in wanted}
     if not wanted:
@@ -202,6 +205,8 @@ def find_definitions(
         r"^\s*(?:menu)?config\s+(?:" + "|".join(map(re.escape, wanted)) + r")\s*$", re.M
     )
     skipped = {os.path.realpath(p) for p in skip}
+    if srcarch is not None and (src / "arch").is_dir():
+        skipped |= {os.path.realpath(p) for p in (src / "arch").iterdir() if p.name != srcarch}
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = [
             d
@@ -224,7 +229,7 @@ def find_definitions(
     return found
 
 
-_IDENT = re.compile(r"\b([A-Z][A-Z0-9_]*)\b")
+_IDENT = re.compile(r"(?<![!\w])([A-Z][A-Z0-9_]*)\b")
 
 
 def explain(symbol: str, entries: list[KconfigEntry], final: Mapping[str, str]) -> str:
@@ -335,7 +340,9 @@ def configure(
         return Outcome(
             Status.PASS, f"{len(requested)} requested options set", detail, artifacts, log
         )
-    defs = find_definitions(src, [m[0] for m in missing], skip=[out])
+    defs = find_definitions(
+        src, [m[0] for m in missing], skip=[out], srcarch=target.arch_info.srcarch
+    )
     rows = []
     for sym, want, got in missing:
         reason = explain(sym, defs[sym], final)

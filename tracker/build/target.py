@@ -19,6 +19,7 @@ class Arch:
 
     name: str  # the name in a target ("x86_64", "arm64")
     kernel_arch: str  # make ARCH=
+    srcarch: str  # the folder under arch/
     cross_compile: str  # make CROSS_COMPILE= ("" for the host)
     image_target: str  # make target that builds the boot image
     image_path: str  # the image, relative to the O= dir
@@ -30,6 +31,7 @@ ARCHES: dict[str, Arch] = {
     "x86_64": Arch(
         name="x86_64",
         kernel_arch="x86_64",
+        srcarch="x86",
         cross_compile="",
         image_target="bzImage",
         image_path="arch/x86/boot/bzImage",
@@ -39,6 +41,7 @@ ARCHES: dict[str, Arch] = {
     "arm64": Arch(
         name="arm64",
         kernel_arch="arm64",
+        srcarch="arm64",
         cross_compile="aarch64-linux-gnu-",
         image_target="Image",
         image_path="arch/arm64/boot/Image",

@@ -1,0 +1,124 @@
+"""Build and boot benchmarks for the configure/build/boot stages.
+
+1. ccache across point releases: build release A (Debian's 6.1 tree) with an empty ccache (cold),
+   then release B of the same series with that cache (warm); print warm/cold (goal: <= 0.3).
+   B is Debian's pristine ``linux_6.1.*.orig.tar.xz`` found in $XDG_CACHE_HOME/ktrack/debian-src
+   (``apt-get source --download-only linux=6.1.176-1``), or ``--other TARBALL``.
+2. Boot-stage overhead: ``boot_and_test`` of the built kernel (initramfs made, QEMU run, console
+   parsed) against a bare QEMU run of the same kernel and initramfs; print the difference of the
+   medians (goal: < 0.5 s).
+
+Run: ``.venv/bin/python bench/bench_build.py [--other TARBALL] [--skip-build IMAGE] [--boots N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+
+from conftest_build import REAL_CACHE, SOURCE_TARBALL, kernel_source, linked_tree  # noqa: E402
+
+from tracker.boot.qemu import QemuX86_64, boot_and_test  # noqa: E402
+from tracker.build.kbuild import build  # noqa: E402
+from tracker.build.kconfig import configure  # noqa: E402
+from tracker.build.target import Target  # noqa: E402
+from tracker.vocab import Status  # noqa: E402
+
+TARGET = Target.parse("x86_64:tinyconfig")
+
+
+def ccache_stats(cache: Path) -> str:
+    out = subprocess.run(
+        ["ccache", "-d", str(cache), "--print-stats"], capture_output=True, text=True
+    ).stdout
+    stats = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    hits = int(stats.get("direct_cache_hit", 0)) + int(stats.get("preprocessed_cache_hit", 0))
+    misses = int(stats.get("cache_miss", 0))
+    return f"{hits} hits / {misses} misses"
+
+
+def timed_build(tree: Path, job: Path, cache: Path) -> tuple[float, Path]:
+    src = linked_tree(tree, job / "src")
+    out = job / "out"
+    conf = configure(src, out, TARGET, None, log=job / "configure.log", ccache_dir=cache)
+    if conf.status is not Status.PASS:
+        raise SystemExit(f"configure {tree}: {conf.summary}")
+    subprocess.run(["ccache", "-d", str(cache), "-z"], check=True, capture_output=True)
+    start = time.monotonic()
+    built = build(src, out, TARGET, jobs=2, log=job / "build.log", ccache_dir=cache, timeout=3600)
+    elapsed = time.monotonic() - start
+    if built.status is not Status.PASS:
+        raise SystemExit(f"build {tree}: {built.status.value}: {built.summary}")
+    print(f"  {tree.name}: {elapsed:.1f} s ({ccache_stats(cache)})", flush=True)
+    return elapsed, built.artifacts["image"]
+
+
+def bench_ccache(other: Path, work: Path) -> Path:
+    tree_a = kernel_source(SOURCE_TARBALL)
+    tree_b = kernel_source(other)
+    cache = work / "ccache"
+    print(f"ccache across releases: cold {tree_a.name}, then warm {tree_b.name}", flush=True)
+    cold, image = timed_build(tree_a, work / "a", cache)
+    warm, _ = timed_build(tree_b, work / "b", cache)
+    print(f"  warm/cold = {warm:.1f}/{cold:.1f} = {warm / cold:.2f} (goal <= 0.3)", flush=True)
+    return image
+
+
+def bench_boot(image: Path, work: Path, boots: int) -> None:
+    stage: list[float] = []
+    for i in range(boots):
+        start = time.monotonic()
+        boot, _ = boot_and_test(
+            image, TARGET, None, work=work / f"boot{i}", log=work / f"boot{i}.log", timeout=120
+        )
+        stage.append(time.monotonic() - start)
+        if boot.status is not Status.PASS:
+            raise SystemExit(f"boot: {boot.status.value}: {boot.summary}")
+    initrd = work / "boot0" / "initramfs.cpio.gz"
+    argv = QemuX86_64().argv(image, initrd)
+    bare: list[float] = []
+    for _ in range(boots):
+        start = time.monotonic()
+        subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=120)
+        bare.append(time.monotonic() - start)
+    s, b = statistics.median(stage), statistics.median(bare)
+    print(
+        f"boot stage {s:.2f} s vs bare QEMU {b:.2f} s (medians of {boots}): "
+        f"overhead {s - b:.2f} s (goal < 0.5 s)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--other", type=Path, help="tarball of a second point release")
+    parser.add_argument("--skip-build", type=Path, metavar="IMAGE", help="only the boot bench")
+    parser.add_argument("--boots", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ktrack-bench-", dir=REAL_CACHE) as tmp:
+        work = Path(tmp)
+        if args.skip_build:
+            image = args.skip_build
+        else:
+            other = args.other or next(
+                iter(sorted((REAL_CACHE / "debian-src").glob("linux_6.1.*.orig.tar.xz"))), None
+            )
+            if other is None:
+                raise SystemExit("no second 6.1 release: pass --other TARBALL")
+            image = bench_ccache(other, work)
+            keep = work / "bzImage"
+            shutil.copy(image, keep)
+            image = keep
+        bench_boot(image, work, args.boots)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

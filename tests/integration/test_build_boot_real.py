@@ -1,0 +1,172 @@
+"""Configure, build, boot and test Debian's 6.1 kernel for real (slow; runs in CI).
+
+The extracted tree and ccache live in $XDG_CACHE_HOME/ktrack (see conftest_build.py): the first
+run extracts and builds cold (several minutes on 2 cores); later builds hit ccache. Each test
+uses its own hard-linked copy of the tree (``job/src``) and its own ``job/out``, laid out alike so
+that ccache entries are shared between them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file
+
+from tracker.boot.qemu import boot_and_test
+from tracker.build.kbuild import build
+from tracker.build.kconfig import configure, parse_config
+from tracker.build.target import Target
+from tracker.vocab import Outcome, Status
+
+pytestmark = pytest.mark.slow
+
+TARGET = Target.parse("x86_64:tinyconfig")
+BUILD_TIMEOUT = 2400.0
+MARK = "\tkernel_init_freeable();\n"
+
+
+@pytest.fixture(scope="module")
+def base_tree() -> Path:
+    if not Path("/usr/src/linux-source-6.1.tar.xz").is_file():
+        pytest.fail("linux-source-6.1 is not installed (apt-get install linux-source-6.1)")
+    return kernel_source()
+
+
+def _job(tmp_path: Path, base: Path, edits: dict[str, str] | None = None) -> tuple[Path, Path]:
+    src = linked_tree(base, tmp_path / "src")
+    for rel, text in (edits or {}).items():
+        replace_file(src, rel, text)
+    return src, tmp_path / "out"
+
+
+def _configure_and_build(tmp_path: Path, src: Path, out: Path, touched: dict[str, str]) -> Outcome:
+    conf = configure(
+        src, out, TARGET, None, log=tmp_path / "configure.log", ccache_dir=ccache_dir()
+    )
+    assert conf.status is Status.PASS, conf.summary
+    return build(
+        src, out, TARGET, jobs=2, log=tmp_path / "build.log", touched=touched,
+        ccache_dir=ccache_dir(), timeout=BUILD_TIMEOUT,
+    )  # fmt: skip
+
+
+def _insert_after(text: str, anchor: str, line: str) -> tuple[str, int]:
+    """``text`` with ``line`` inserted after ``anchor``; and the 1-based number of that line."""
+    at = text.index(anchor) + len(anchor)
+    return text[:at] + line + text[at:], text[:at].count("\n") + 1
+
+
+def test_tinyconfig_builds_boots_and_passes_smoke_tests(tmp_path: Path, base_tree: Path) -> None:
+    src, out = _job(tmp_path, base_tree)
+    built = _configure_and_build(tmp_path, src, out, {})
+    assert built.status is Status.PASS, built.summary
+    image = built.artifacts["image"]
+    assert image == out / "arch/x86/boot/bzImage" and image.stat().st_size > 100_000
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "uname.c").write_text(
+        "#include <stdio.h>\n#include <string.h>\n#include <sys/utsname.h>\n"
+        "int main(void) { struct utsname u; uname(&u);\n"
+        '  printf("KTRACK-TEST uname %s %s\\n", strncmp(u.release, "6.1.", 4) ? "fail" : "pass",'
+        " u.release); return 0; }\n"
+    )
+    (tests / "run").write_text(
+        "#!/bin/sh\n./uname\n"
+        'grep -q "^Linux version 6.1" /proc/version && echo "KTRACK-TEST procfs pass" '
+        '|| echo "KTRACK-TEST procfs fail no /proc/version"\n'
+    )
+    boot, test = boot_and_test(
+        image, TARGET, tests, work=tmp_path / "boot", log=tmp_path / "boot.log", timeout=120
+    )
+    assert (boot.status, boot.summary) == (Status.PASS, "booted"), boot.log.read_text()[-2000:]
+    assert test.status is Status.PASS, test.summary
+    assert [(t["name"], t["status"]) for t in test.detail["tests"]] == [
+        ("uname", "pass"),
+        ("procfs", "pass"),
+    ]
+    release = test.detail["tests"][0]["message"]
+    assert release.startswith("6.1.") and not release.endswith("+")  # LOCALVERSION= honoured
+
+
+def test_c_syntax_error_fails_the_build_at_its_file_and_line(
+    tmp_path: Path, base_tree: Path
+) -> None:
+    text = (base_tree / "init/main.c").read_text()
+    broken, line = _insert_after(text, MARK, "\tint ktrack_broken = ;\n")
+    src, out = _job(tmp_path, base_tree, {"init/main.c": broken})
+    built = _configure_and_build(tmp_path, src, out, {"init/main.c": "0001-break-the-build.patch"})
+    assert built.status is Status.FAIL
+    assert built.summary == (
+        f"init/main.c:{line}: expected expression before ';' token "
+        "(touched by 0001-break-the-build.patch)"
+    )
+    assert "image" not in built.artifacts
+
+
+def test_panic_at_boot_fails_the_boot_with_the_panic_line(tmp_path: Path, base_tree: Path) -> None:
+    text = (base_tree / "init/main.c").read_text()
+    patched, _ = _insert_after(text, MARK, '\tpanic("ktrack: deliberate panic at boot");\n')
+    src, out = _job(tmp_path, base_tree, {"init/main.c": patched})
+    built = _configure_and_build(tmp_path, src, out, {"init/main.c": "0001-panic.patch"})
+    assert built.status is Status.PASS, built.summary
+    boot, test = boot_and_test(
+        built.artifacts["image"], TARGET, None, work=tmp_path / "boot",
+        log=tmp_path / "boot.log", timeout=120,
+    )  # fmt: skip
+    assert boot.status is Status.FAIL
+    assert boot.summary == "Kernel panic - not syncing: ktrack: deliberate panic at boot"
+    assert test.status is Status.SKIP
+
+
+def test_fragment_with_nonexistent_symbol_fails_configure(tmp_path: Path, base_tree: Path) -> None:
+    src, out = _job(tmp_path, base_tree)
+    fragment = tmp_path / "kconfig"
+    fragment.write_text("CONFIG_KTRACK_DOES_NOT_EXIST=y\nCONFIG_PROC_SYSCTL=y\nCONFIG_DRM_I915=y\n")
+    conf = configure(
+        src, out, TARGET, fragment, log=tmp_path / "configure.log", ccache_dir=ccache_dir()
+    )
+    assert conf.status is Status.FAIL
+    assert conf.summary.startswith(
+        "CONFIG_KTRACK_DOES_NOT_EXIST=y did not survive: no such symbol in this tree's Kconfig files"
+    )
+    missing = {m["symbol"]: m["reason"] for m in conf.detail["missing"]}
+    assert "CONFIG_PROC_SYSCTL" not in missing  # it survived
+    # i915 needs PCI (on) and DRM (off in tinyconfig): the reason names the real dependency
+    assert missing["CONFIG_DRM_I915"].startswith("drivers/gpu/drm/i915/Kconfig:")
+    assert "depends on DRM" in missing["CONFIG_DRM_I915"] and "DRM=n" in missing["CONFIG_DRM_I915"]
+
+
+def test_merge_agrees_with_merge_config_sh(tmp_path: Path, base_tree: Path) -> None:
+    """Differential: our merge + olddefconfig == scripts/kconfig/merge_config.sh -m + olddefconfig."""
+    src, out = _job(tmp_path, base_tree)
+    fragment = tmp_path / "kconfig"
+    fragment.write_text(
+        "CONFIG_PROC_SYSCTL=y\n# CONFIG_ACPI is not set\nCONFIG_MULTIUSER=y\nCONFIG_FUTEX=y\n"
+        'CONFIG_DEFAULT_HOSTNAME="ktrack"\nCONFIG_LOG_BUF_SHIFT=15\n'
+    )
+    ours = configure(
+        src, out, TARGET, fragment, log=tmp_path / "configure.log", ccache_dir=ccache_dir()
+    )
+    assert ours.status is Status.PASS, ours.summary
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    make = ["make", "-C", str(src), f"O={ref}", "ARCH=x86_64"]
+    subprocess.run([*make, "tinyconfig"], check=True, capture_output=True)
+    boot_opts = tmp_path / "boot.config"
+    from tracker.build.kconfig import BOOT_OPTIONS
+
+    boot_opts.write_text("".join(f"CONFIG_{s}=y\n" for s in BOOT_OPTIONS["x86_64"]))
+    subprocess.run(
+        ["sh", str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(ref),
+         str(ref / ".config"), str(boot_opts), str(fragment)],
+        check=True, capture_output=True, cwd=src,
+    )  # fmt: skip
+    subprocess.run([*make, "olddefconfig"], check=True, capture_output=True)
+    theirs = parse_config((ref / ".config").read_text())
+    mine = parse_config((out / ".config").read_text())
+    assert mine == theirs
+    assert mine["ACPI"] == "n" and mine["DEFAULT_HOSTNAME"] == '"ktrack"'
+    shutil.rmtree(ref)
