@@ -1,0 +1,313 @@
+"""Series x Tree -> ApplyReport: apply a patch series in order, recording every verdict.
+
+The tree is never written: the state is an overlay of the files the series changed on top of a
+read-only :class:`~tracker.sources.tree.Tree`, which is only asked for the files patches name (in
+one batch up front). A patch that fails is recorded and left out, as ``quilt push`` would refuse it;
+the rest of the series carries on against the tree as it stands, and a later patch touching a file
+a failed patch touched is marked ``depends_on_failed``. A patch whose files are all already there
+(every hunk applies reversed, as GNU patch's "Reversed (or previously applied)") is
+``already-applied``: upstream absorbed it, drop it from the series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tracker.apply.engine import FileResult, HunkResult, patch_lines, split_lines
+from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
+from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
+from tracker.sources.tree import Tree
+from tracker.vocab import HunkClass, Status
+
+_REGULAR = 0o100644
+
+
+@dataclass
+class _State:
+    """The tree as the series has left it so far."""
+
+    tree: Tree
+    files: dict[str, bytes | None] = field(default_factory=dict)  # overlay
+    modes: dict[str, int] = field(default_factory=dict)
+    base: dict[str, bytes | None] = field(default_factory=dict)  # prefetched tree reads
+
+    def read(self, path: str, pending: dict[str, bytes | None]) -> bytes | None:
+        if path in pending:
+            return pending[path]
+        if path in self.files:
+            return self.files[path]
+        if path not in self.base:
+            self.base[path] = self.tree.read(path)
+        return self.base[path]
+
+    def mode(self, path: str, pending_modes: dict[str, int]) -> int | None:
+        if path in pending_modes:
+            return pending_modes[path]
+        if path in self.modes:
+            return self.modes[path]
+        return self.tree.mode(path)
+
+
+def _prefetch(tree: Tree, paths: Iterable[str]) -> dict[str, bytes | None]:
+    wanted = sorted(set(paths))
+    if not wanted:
+        return {}
+    return dict(tree.read_many(wanted))
+
+
+def _best_name(names: list[str]) -> str:
+    """GNU ``best_name``: fewest components, then shortest basename, then shortest name."""
+    return min(names, key=lambda n: (n.count("/"), len(n.rsplit("/", 1)[-1]), len(n)))
+
+
+def _text(lines: Iterable[bytes]) -> tuple[str, ...]:
+    return tuple(ln.decode("utf-8", "replace").rstrip("\r\n") for ln in lines)
+
+
+def _hunk_reports(
+    result: FileResult, hunks: tuple[Hunk, ...], lines: list[bytes]
+) -> tuple[HunkReport, ...]:
+    out = []
+    for r, h in zip(result.hunks, hunks, strict=True):
+        want: tuple[str, ...] = ()
+        have: tuple[str, ...] = ()
+        if r.klass is HunkClass.CONFLICT:
+            old = h.old_lines()
+            want = _text(old)
+            start = max(r.expected_line - 1, 0)
+            have = _text(lines[start : start + max(len(old), 1)])
+        out.append(_hunk_report(r, want, have))
+    return tuple(out)
+
+
+def _hunk_report(
+    r: HunkResult, want: tuple[str, ...] = (), have: tuple[str, ...] = ()
+) -> HunkReport:
+    return HunkReport(
+        index=r.index,
+        klass=r.klass,
+        offset=r.offset,
+        fuzz=r.fuzz,
+        line=r.line,
+        expected_line=r.expected_line,
+        want=want,
+        have=have,
+    )
+
+
+def _all(hunks: tuple[Hunk, ...], klass: HunkClass) -> tuple[HunkReport, ...]:
+    return tuple(HunkReport(index=h.index, klass=klass, expected_line=h.first) for h in hunks)
+
+
+def _join(lines: list[bytes]) -> bytes:
+    return b"".join(lines)
+
+
+def _apply_file(
+    fp: FilePatch,
+    state: _State,
+    pending: dict[str, bytes | None],
+    pending_modes: dict[str, int],
+    fuzz: int,
+) -> FileReport:
+    """Check one file section; on success record its effect in ``pending``."""
+    path = fp.path
+    if fp.binary:
+        return FileReport(
+            path,
+            HunkClass.CONFLICT,
+            note="binary patch: not applied (GNU patch cannot apply git binary diffs)",
+            old_path=fp.old_path,
+        )
+    names = [n for n in fp.candidates if state.read(n, pending) is not None]
+    if fp.op is FileOp.CREATE or (not names and fp.old_side_empty and fp.op is FileOp.MODIFY):
+        target = fp.new_path or path
+        current = state.read(target, pending)
+        if current:  # an existing empty file may be created over, as GNU patch allows
+            created = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
+            if created.output is not None and _join(created.output) == current:
+                return FileReport(
+                    target,
+                    HunkClass.ALREADY_APPLIED,
+                    _all(fp.hunks, HunkClass.ALREADY_APPLIED),
+                    note="the file already exists with this content",
+                )
+            return FileReport(
+                target,
+                HunkClass.FILE_EXISTS,
+                _all(fp.hunks, HunkClass.FILE_EXISTS),
+                note="the patch creates a file the tree already has",
+            )
+        result = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
+        if result.output is None:
+            return FileReport(target, HunkClass.CONFLICT, _hunk_reports(result, fp.hunks, []))
+        pending[target] = _join(result.output)
+        pending_modes[target] = fp.new_mode or _REGULAR
+        return FileReport(target, _worst(result), _hunk_reports(result, fp.hunks, []))
+
+    # modify, delete, rename, copy: find the input file as GNU patch does
+    if not names:
+        if fp.op is FileOp.DELETE:
+            return FileReport(
+                path,
+                HunkClass.ALREADY_APPLIED,
+                _all(fp.hunks, HunkClass.ALREADY_APPLIED),
+                note="the patch deletes a file the tree does not have",
+            )
+        return FileReport(
+            path,
+            HunkClass.MISSING_FILE,
+            _all(fp.hunks, HunkClass.MISSING_FILE),
+            note="the tree has no such file",
+            old_path=fp.old_path,
+        )
+    if fp.op in (FileOp.RENAME, FileOp.COPY) and fp.old_path in names:
+        source = fp.old_path
+    else:
+        source = _best_name(names)
+    assert source is not None
+    data = state.read(source, pending) or b""
+    lines = split_lines(data)
+    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz)
+    reports = _hunk_reports(result, fp.hunks, lines)
+    if result.reversed:
+        klass = HunkClass.CONFLICT if result.failed else HunkClass.ALREADY_APPLIED
+        note = "reversed (or previously applied)"
+        if fp.op is FileOp.RENAME and fp.new_path and fp.old_path != source:
+            note = "already renamed"
+        return FileReport(path, klass, reports, note=note, old_path=fp.old_path)
+    if result.output is None:
+        return FileReport(path, HunkClass.CONFLICT, reports, old_path=fp.old_path)
+    output = _join(result.output)
+    klass = _worst(result)
+    if fp.op is FileOp.DELETE:
+        if output:
+            return FileReport(
+                path,
+                HunkClass.CONFLICT,
+                reports,
+                note="not deleting the file: its content differs from the patch",
+            )
+        pending[source] = None
+        return FileReport(path, klass, reports)
+    target = fp.new_path or source
+    if fp.op in (FileOp.RENAME, FileOp.COPY):
+        target = fp.new_path or source
+        if fp.op is FileOp.RENAME and source != target:
+            pending[source] = None
+    if output != data or target != source:
+        pending[target] = output
+    mode = fp.new_mode
+    old_mode = state.mode(source, pending_modes)
+    if mode is not None and mode != old_mode:
+        pending_modes[target] = mode
+    elif target != source and old_mode is not None:
+        pending_modes[target] = old_mode
+    if target != source and target not in pending:
+        pending[target] = output
+    return FileReport(path, klass, reports, old_path=fp.old_path if target != source else None)
+
+
+def _worst(result: FileResult) -> HunkClass:
+    return max((h.klass for h in result.hunks), default=HunkClass.CLEAN)
+
+
+def check_patch(
+    patch: Patch, state: _State, fuzz: int
+) -> tuple[PatchReport, dict[str, bytes | None], dict[str, int]]:
+    pending: dict[str, bytes | None] = {}
+    pending_modes: dict[str, int] = {}
+    files = tuple(_apply_file(fp, state, pending, pending_modes, fuzz) for fp in patch.files)
+    klass = max((f.klass for f in files), default=HunkClass.CLEAN)
+    note = "" if files else "empty patch: it changes no file"
+    if klass is HunkClass.ALREADY_APPLIED and all(
+        f.klass is HunkClass.ALREADY_APPLIED for f in files
+    ):
+        note = "already applied upstream: drop it from the series"
+    return PatchReport(name=patch.name, klass=klass, files=files, note=note), pending, pending_modes
+
+
+def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
+    """Apply ``series`` in order to ``tree`` (read-only) and report every verdict."""
+    state = _State(tree=tree)
+    state.base = _prefetch(tree, (p for patch in series.patches for p in patch.paths))
+    failed_paths: dict[str, str] = {}  # path -> failed patch that touched it
+    touched: dict[str, str] = {}
+    reports: list[PatchReport] = []
+    for patch in series.patches:
+        report, pending, pending_modes = check_patch(patch, state, fuzz)
+        deps = sorted({failed_paths[p] for p in patch.paths if p in failed_paths})
+        if deps:
+            report = PatchReport(
+                name=report.name,
+                klass=report.klass,
+                files=report.files,
+                depends_on_failed=True,
+                depends_on=tuple(deps),
+                note=report.note,
+            )
+        if report.klass.is_failure:
+            for p in patch.paths:
+                failed_paths.setdefault(p, patch.name)
+        else:
+            for path, content in pending.items():
+                state.files[path] = content
+                touched[path] = patch.name
+            for path, mode in pending_modes.items():
+                state.modes[path] = mode
+                touched.setdefault(path, patch.name)
+        reports.append(report)
+    changes = dict(state.files)
+    modes = {p: m for p, m in state.modes.items() if changes.get(p) is not None}
+    status = _status(reports)
+    return ApplyReport(
+        status=status,
+        summary=_summary(reports, status),
+        patches=tuple(reports),
+        changes=changes,
+        modes=modes,
+        touched=touched,
+    )
+
+
+def _status(reports: list[PatchReport]) -> Status:
+    worst = max((r.klass for r in reports), default=HunkClass.CLEAN)
+    return worst.status()
+
+
+def _summary(reports: list[PatchReport], status: Status) -> str:
+    n = len(reports)
+    if n == 0:
+        return "empty series: nothing to apply"
+    if status is Status.FAIL:
+        failed = [r for r in reports if r.klass.is_failure]
+        first = failed[0]
+        hit = first.first_failure()
+        text = f"{first.name}: {first.klass.value}"
+        if hit is not None:
+            f, h = hit
+            text = f"{first.name}: {f.klass.value} in {f.path}"
+            if h is not None and f.klass is HunkClass.CONFLICT:
+                text += f" hunk {h.index}"
+                if h.expected_line:
+                    text += f" at line {h.expected_line}"
+            elif f.note and f.klass is HunkClass.CONFLICT:
+                text += f" ({f.note})"
+        if len(failed) > 1:
+            text += f" (+{len(failed) - 1} more failing patch{'es' if len(failed) > 2 else ''})"
+        return text
+    counts: dict[HunkClass, int] = {}
+    for r in reports:
+        counts[r.klass] = counts.get(r.klass, 0) + 1
+    if status is Status.PASS:
+        return f"{n} patch{'es' if n != 1 else ''} apply cleanly"
+    parts = [
+        f"{counts[k]} {k.value}"
+        for k in (HunkClass.ALREADY_APPLIED, HunkClass.FUZZ, HunkClass.OFFSET)
+        if counts.get(k)
+    ]
+    text = f"{n} patch{'es' if n != 1 else ''} apply; " + ", ".join(parts)
+    if counts.get(HunkClass.ALREADY_APPLIED):
+        text += " (already applied: drop them)"
+    return text
