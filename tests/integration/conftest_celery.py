@@ -7,6 +7,7 @@ Imported explicitly by tests/integration/test_celery*.py and bench/bench_celery.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -150,10 +151,8 @@ class TcpProxy:
             return
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.cuts += 1
@@ -163,10 +162,8 @@ class TcpProxy:
         with self._lock:
             socks, self._socks = self._socks, []
         for s in socks:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
     def restore(self) -> None:
@@ -215,7 +212,12 @@ class Cluster:
     ) -> Any:
         n = len(self.workers)
         log = self.tmp / f"worker{n}.log"
-        argv = [sys.executable, str(entry or ENTRY), "--config", str(self.config_file(f"w{n}", db_url))]
+        argv = [
+            sys.executable,
+            str(entry or ENTRY),
+            "--config",
+            str(self.config_file(f"w{n}", db_url)),
+        ]
         argv += ["--home", str(self.tmp / f"host{n}"), "worker", "-c", str(concurrency)]
         argv += ["--lease", str(lease), "--name", f"w{n}@test", "--loglevel", "INFO"]
         env = {
@@ -232,10 +234,8 @@ class Cluster:
 
     def kill9(self, worker: Any) -> None:
         """``kill -9`` of a whole worker: its main process and its pool children."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         worker.wait(timeout=10)
 
     def stop_all(self) -> None:
@@ -261,8 +261,8 @@ class Cluster:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def make_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """Body of the ``cluster`` fixture each test module declares."""
     try:
         url = fresh_database()
     except Exception as exc:  # the service is part of the test setup (scripts/services starts it)
@@ -386,7 +386,9 @@ def check_exactly_once(
     keys = [j.key for j in jobs]
     reported = Counter(d.key for d in done)
     assert set(reported) == set(keys), f"missing: {set(keys) - set(reported)}"
-    assert max(reported.values()) == 1, f"reported twice: {[k for k, n in reported.items() if n > 1]}"
+    assert max(reported.values()) == 1, (
+        f"reported twice: {[k for k, n in reported.items() if n > 1]}"
+    )
     db = Database(db_url)
     try:
         with db.session() as s:

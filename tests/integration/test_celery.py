@@ -3,18 +3,25 @@ broker and a private PostgreSQL database; every result is written exactly once."
 
 from __future__ import annotations
 
-import pytest
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
-from conftest_celery import (  # noqa: F401 - the fixture is used by name
+import pytest
+from conftest_celery import (
     Cluster,
     check_exactly_once,
-    cluster,
+    make_cluster,
     seed_jobs,
     start_run,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    yield from make_cluster(tmp_path)
 
 
 def test_two_workers_run_forty_jobs_each_result_once(cluster: Cluster) -> None:
@@ -30,15 +37,13 @@ def test_two_workers_run_forty_jobs_each_result_once(cluster: Cluster) -> None:
     assert all(j.run_id == run.run_id for j in rows["jobs"].values())
     # both workers took part (each is a separate process group with its own pool child)
     pids = cluster.executing_pids()
-    groups = {__import__("os").getpgid(p) for p in pids if _alive(p)}
+    groups = {os.getpgid(p) for p in pids if _alive(p)}
     assert groups == {w.pid for w in workers}, cluster.worker_logs()[-3000:]
     # logs went to the shared artifacts dir
     assert len(list(cluster.artifacts.rglob("*.gz"))) == 40
 
 
 def _alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
