@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int | None], None]
 CHUNK = 1 << 20
+READ_CHUNK = 1 << 16
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "ktrack (kernel patch compatibility tracker)"
 
@@ -244,7 +245,8 @@ class Downloader:
             total = start + int(length) if length and length.isdigit() else None
             done = start
             with open(part, "ab" if start else "wb") as out:
-                for block in r.iter_content(CHUNK):
+                # small reads: bytes already received when a connection is cut are kept
+                for block in r.iter_content(READ_CHUNK):
                     out.write(block)
                     done += len(block)
                     if progress is not None:
