@@ -85,7 +85,8 @@ def test_html_escapes_everything_from_the_database(sample, tmp_path):
     assert "Content-Security-Policy" in index and "'sha256-" in index
     psv_page = (out / "p" / f"{info['ids']['alpha']}.html").read_text()
     assert '<svg id="timeline"' in psv_page and '<svg id="drift"' in psv_page
-    assert "only with fuzz 1" in psv_page  # drift warning for the fuzzy patch on 6.6
+    # newest apply result is 6.12: patch 3 still applies there, its offset growing release by release
+    assert "offset grew over the last 3 releases to 27 lines on 6.12" in psv_page
     assert "BUILD_EXCLUSIVE_KERNEL_MIN=&#34;6.1&#34;" in psv_page
 
 
@@ -148,3 +149,57 @@ def test_matrix_command_formats(sample, capsys):
     out = capsys.readouterr().out
     assert "apply:fail" in out and "test:pass" in out
     assert HTML_LOG not in out and XSS_PATCH not in out  # names/summaries are not in the table
+
+
+def test_drift_warnings_fuzz_and_growth():
+    from datetime import UTC, datetime
+
+    from tracker.report.html import drift_warnings
+    from tracker.results.queries import JobRow, PatchRow
+    from tracker.vocab import Stage, Status
+
+    def job(i, rel):
+        return JobRow(
+            i,
+            f"k{i}",
+            1,
+            1,
+            "a",
+            "1",
+            i,
+            rel,
+            "6",
+            "mainline",
+            "x86_64:tinyconfig",
+            "apply",
+            Status.PASS,
+            Stage.APPLY,
+            "",
+            None,
+            datetime.now(UTC),
+            1,
+        )
+
+    def prow(i, name, klass, off, fuzz):
+        return PatchRow(i, 1, name, klass, 1, 0, fuzz, off, False)
+
+    jobs = [job(1, "6.1"), job(2, "6.2"), job(3, "6.3")]
+    patches = {
+        1: [
+            prow(1, "steady", "offset", 5, 0),
+            prow(1, "fuzzy", "clean", 0, 0),
+            prow(1, "gone", "clean", 0, 0),
+        ],
+        2: [
+            prow(2, "steady", "offset", 5, 0),
+            prow(2, "fuzzy", "clean", 0, 0),
+            prow(2, "gone", "offset", 4, 0),
+        ],
+        3: [
+            prow(3, "steady", "offset", 5, 0),
+            prow(3, "fuzzy", "fuzz", 2, 1),
+            prow(3, "gone", "conflict", 0, 0),
+        ],
+    }
+    got = {w.patch: w.text for w in drift_warnings(jobs, patches)}
+    assert got == {"fuzzy": "applies on 6.3 only with fuzz 1"}  # steady: no growth; gone: broken

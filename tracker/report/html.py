@@ -194,7 +194,7 @@ class HtmlWriter:
         ranges = [r for r in self.ranges if r.patchset == row.patchset and r.version == row.version]
         combined = [r for r in ranges if r.target == ALL_TARGETS]
         tpl = self.env.get_template("patchset.html.j2")
-        apply_jobs = self._apply_jobs(jobs, targets)
+        apply_jobs = self._apply_jobs(jobs, targets, self.data.patches)
         return tpl.render(
             **self.common,
             script_src="'none'",
@@ -215,10 +215,13 @@ class HtmlWriter:
         return None
 
     @staticmethod
-    def _apply_jobs(jobs: list[JobRow], targets: list[str]) -> list[JobRow]:
-        """One job per release (ascending) to read apply results from: the first target's."""
+    def _apply_jobs(
+        jobs: list[JobRow], targets: list[str], patches: dict[int, list[PatchRow]]
+    ) -> list[JobRow]:
+        """One job per release (ascending) to read apply results from: the first target's that
+        has per-patch results."""
         by_rel: dict[str, JobRow] = {}
-        for j in sorted(jobs, key=lambda j: targets.index(j.target)):
+        for j in sorted(jobs, key=lambda j: (not patches.get(j.id), targets.index(j.target))):
             by_rel.setdefault(j.release, j)
         return [by_rel[v] for v in sorted(by_rel, key=version_key)]
 
