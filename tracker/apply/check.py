@@ -100,10 +100,6 @@ def _all(hunks: tuple[Hunk, ...], klass: HunkClass) -> tuple[HunkReport, ...]:
     return tuple(HunkReport(index=h.index, klass=klass, expected_line=h.first) for h in hunks)
 
 
-def _join(lines: list[bytes]) -> bytes:
-    return b"".join(lines)
-
-
 def _apply_file(
     fp: FilePatch,
     state: _State,
@@ -126,7 +122,7 @@ def _apply_file(
         current = state.read(target, pending)
         if current:  # an existing empty file may be created over, as GNU patch allows
             created = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
-            if created.output is not None and _join(created.output) == current:
+            if created.output is not None and created.output == current:
                 return FileReport(
                     target,
                     HunkClass.ALREADY_APPLIED,
@@ -142,7 +138,7 @@ def _apply_file(
         result = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
         if result.output is None:
             return FileReport(target, HunkClass.CONFLICT, _hunk_reports(result, fp.hunks, []))
-        pending[target] = _join(result.output)
+        pending[target] = result.output
         pending_modes[target] = fp.new_mode or _REGULAR
         return FileReport(target, _worst(result), _hunk_reports(result, fp.hunks, []))
 
@@ -169,7 +165,7 @@ def _apply_file(
     assert source is not None
     data = state.read(source, pending) or b""
     lines = split_lines(data)
-    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz)
+    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data)
     reports = _hunk_reports(result, fp.hunks, lines)
     if result.reversed:
         klass = HunkClass.CONFLICT if result.failed else HunkClass.ALREADY_APPLIED
@@ -179,7 +175,7 @@ def _apply_file(
         return FileReport(path, klass, reports, note=note, old_path=fp.old_path)
     if result.output is None:
         return FileReport(path, HunkClass.CONFLICT, reports, old_path=fp.old_path)
-    output = _join(result.output)
+    output = result.output
     klass = _worst(result)
     if fp.op is FileOp.DELETE:
         if output:

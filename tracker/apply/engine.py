@@ -14,14 +14,17 @@ The rules (see REFERENCE.md, "How GNU patch places a hunk"):
 * a hunk is applied as GNU's ``apply_hunk`` does: context comes from the file (not the patch),
   removed lines are skipped, added lines written, input lines beyond the end are simply absent.
 
-Instead of GNU's line-by-line walk, candidate positions come from an index of the file's lines and
-are ranked in the exact order GNU's loop would visit them, so the first match is the same one.
+Instead of GNU's line-by-line walk, candidate positions come from a scan of the file's bytes for
+the hunk's longest line; they are ranked in the exact order GNU's loop would visit them, so
+the first match is the same one.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from tracker.patchsets.diff import Hunk
 from tracker.vocab import HunkClass
@@ -31,6 +34,8 @@ def split_lines(data: bytes) -> list[bytes]:
     """Split file content into lines that keep their ``\\n`` (only ``\\n`` ends a line)."""
     if not data:
         return []
+    if b"\r" not in data:
+        return data.splitlines(keepends=True)  # same split when there is no CR
     parts = data.split(b"\n")
     last = parts.pop()
     lines = [p + b"\n" for p in parts]
@@ -57,7 +62,7 @@ class FileResult:
 
     hunks: tuple[HunkResult, ...]
     reversed: bool
-    output: list[bytes] | None
+    output: bytes | None
 
     @property
     def failed(self) -> bool:
@@ -87,25 +92,33 @@ def _pattern(hunk: Hunk, reverse: bool) -> _Pattern:
 
 
 class _Input:
-    """The file being patched: its lines and, built on first need, an index line -> positions."""
+    """The file being patched: its lines, its bytes and the byte offset where each line starts."""
 
-    def __init__(self, lines: Sequence[bytes]) -> None:
+    def __init__(self, lines: Sequence[bytes], data: bytes | None = None) -> None:
         self.lines = lines
-        self._index: dict[bytes, list[int]] | None = None
-
-    def fetch(self, line: int) -> bytes:
-        if line < 1 or line > len(self.lines):
-            return b""
-        return self.lines[line - 1]
+        self.data = b"".join(lines) if data is None else data
+        self._starts: list[int] | None = None
 
     @property
-    def index(self) -> dict[bytes, list[int]]:
-        if self._index is None:
-            idx: dict[bytes, list[int]] = {}
-            for n, text in enumerate(self.lines, 1):
-                idx.setdefault(text, []).append(n)
-            self._index = idx
-        return self._index
+    def starts(self) -> list[int]:
+        """``starts[i]``: byte offset of line i+1; one extra entry for the end."""
+        if self._starts is None:
+            self._starts = [0, *accumulate(map(len, self.lines))]
+        return self._starts
+
+    def positions(self, line: bytes) -> list[int]:
+        """Every 1-based line number whose text is ``line`` (a C-speed scan of the bytes)."""
+        data = self.data
+        out = []
+        starts = self.starts
+        at = data.find(line)
+        while at >= 0:
+            if at == 0 or data[at - 1] == 0x0A:
+                n = bisect_left(starts, at)  # starts[n] == at
+                if starts[n + 1] - at == len(line):
+                    out.append(n + 1)
+            at = data.find(line, at + 1)
+        return out
 
     def match(self, pat: list[bytes], base: int, prefix_fuzz: int, suffix_fuzz: int) -> bool:
         """GNU ``patch_match``: pattern lines 1+pf..n-sf against input from base+pf."""
@@ -202,17 +215,12 @@ def locate(
             if offset <= max_neg_offset:
                 return first_guess - offset, in_offset - offset
         return 0, in_offset
-    # candidates from the rarest line of the compared range
-    index = inp.index
-    key_at = lo
-    best_count = -1
-    for j in range(lo, hi):
-        count = len(index.get(pat.lines[j], ()))
-        if count == 0 and pat.lines[j] != b"":
-            return 0, in_offset
-        if best_count < 0 or count < best_count:
-            key_at, best_count = j, count
-    positions = index.get(pat.lines[key_at], [])
+    # candidates: where the most distinctive (longest) compared line occurs
+    key_at = max(range(lo, hi), key=lambda j: len(pat.lines[j]))
+    if pat.lines[key_at] == b"":
+        positions = list(range(1, input_lines + 1))  # only possible for an empty last line
+    else:
+        positions = inp.positions(pat.lines[key_at])
     ranked = []
     for q in positions:
         pos = q - key_at
@@ -227,27 +235,33 @@ def locate(
 
 
 class _Output:
-    """GNU's output state for one file: copy input up to a line, write lines, track the end."""
+    """GNU's output state for one file: copy input up to a line, write lines, track the end.
+
+    The output is a list of byte chunks; copying input lines copies one slice of the input.
+    """
 
     def __init__(self, inp: _Input) -> None:
         self.inp = inp
         self.out: list[bytes] = []
         self.last_frozen = 0
+        self.after_newline = True
 
-    def _emit(self, line: bytes) -> None:
-        out = self.out
-        if out and not out[-1].endswith(b"\n"):
-            out[-1] += b"\n"
-        out.append(line)
+    def _emit(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if not self.after_newline:
+            self.out.append(b"\n")
+        self.out.append(chunk)
+        self.after_newline = chunk.endswith(b"\n")
 
     def copy_till(self, lastline: int) -> bool:
         if self.last_frozen > lastline:
             return False  # "misordered hunks! output would be garbled"
         n = len(self.inp.lines)
-        while self.last_frozen < lastline:
-            self.last_frozen += 1
-            if self.last_frozen <= n:
-                self._emit(self.inp.lines[self.last_frozen - 1])
+        a, b = min(self.last_frozen, n), min(lastline, n)
+        if b > a:
+            self._emit(b"".join(self.inp.lines[a:b]))
+        self.last_frozen = max(self.last_frozen, lastline)
         return True
 
     def apply(self, pat: _Pattern, new_lines: list[bytes], where: int) -> bool:
@@ -272,9 +286,9 @@ class _Output:
                 new += 1
         return True
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> bytes:
         self.copy_till(len(self.inp.lines))
-        return self.out
+        return b"".join(self.out)
 
 
 def _classify(fuzz: int, offset: int) -> HunkClass:
@@ -286,15 +300,20 @@ def _classify(fuzz: int, offset: int) -> HunkClass:
 
 
 def patch_lines(
-    lines: Sequence[bytes], hunks: Sequence[Hunk], *, max_fuzz: int = 0, detect_reverse: bool = True
+    lines: Sequence[bytes],
+    hunks: Sequence[Hunk],
+    *,
+    max_fuzz: int = 0,
+    detect_reverse: bool = True,
+    data: bytes | None = None,
 ) -> FileResult:
-    """Apply ``hunks`` to ``lines`` the way ``patch -N -F<max_fuzz>`` would.
+    """Apply ``hunks`` to ``lines`` (``data``: the same, joined) the way ``patch -N -F<max_fuzz>`` would.
 
     Returns every hunk's verdict; ``output`` is the patched file when no hunk failed. When the first
     hunk only matches reversed, the file is "previously applied": it is left alone, and the other
     hunks are checked reversed too (already-applied if they match, conflict if not).
     """
-    inp = _Input(lines)
+    inp = _Input(lines, data)
     out = _Output(inp)
     in_offset = 0
     results: list[HunkResult] = []

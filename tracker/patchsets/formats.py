@@ -156,7 +156,8 @@ def _quilt_tarball(path: Path, default_strip: int) -> list[RawPatch]:
     except (tarfile.TarError, EOFError, lzma.LZMAError, OSError, zlib_error()) as exc:
         raise UserError(f"{path}: not a readable tarball: {exc}") from None
     candidates = sorted(
-        (n for n in members if PurePosixPath(n).name == "series"), key=lambda n: n.count("/")
+        (n for n in members if PurePosixPath(n).name == "series"),
+        key=lambda n: (PurePosixPath(n).parent.name != "patches", n.count("/"), n),
     )
     if not candidates:
         raise UserError(f"{path}: the tarball holds no quilt 'series' file")

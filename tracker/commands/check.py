@@ -1,0 +1,94 @@
+"""``ktrack check PATCHSET[@VER] KERNEL [--json]``: the apply stage alone, per patch and hunk.
+
+The release comes from the store (fetched and imported first when needed); ``--tree DIR`` checks
+an extracted tree on disk instead. Exit 1 when the verdict is ``fail``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from tracker.cli import Context
+from tracker.errors import InfraError
+
+if TYPE_CHECKING:
+    from tracker.sources.tree import Tree
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("patchset", metavar="PATCHSET[@VER]", help="a patch set name, e.g. vcontext@0.2")
+    p.add_argument("kernel", metavar="KERNEL", help="a release, e.g. 6.12.5")
+    p.add_argument("--json", action="store_true", help="print the ktrack.check/1 JSON")
+    p.add_argument(
+        "--tree",
+        metavar="DIR",
+        help="check against this extracted kernel tree instead of the release store",
+    )
+    p.add_argument(
+        "--fuzz",
+        type=int,
+        choices=(0, 1, 2),
+        help="override the version's fuzz factor (default: the manifest's, usually 0)",
+    )
+
+
+def _store_tree(ctx: Context, kernel: str) -> Tree:
+    try:
+        from tracker.releases.service import ensure_release
+        from tracker.sources.store import ReleaseStore
+    except ImportError as exc:  # the store is optional in a partial checkout
+        raise InfraError(
+            f"the release store is not available ({exc})", hint="use --tree DIR"
+        ) from exc
+    rev = ensure_release(ctx.settings, ctx.db, kernel, warn=ctx.info)
+    return ReleaseStore.open(ctx.settings).tree(rev)
+
+
+def main(args: argparse.Namespace, ctx: Context) -> int:
+    from tracker.apply.check import check_series
+    from tracker.patchsets.formats import load_series
+    from tracker.patchsets.manifest import resolve
+    from tracker.sources.tree import DirTree
+    from tracker.versions import KernelVersion
+    from tracker.vocab import Status
+
+    manifest, spec = resolve(ctx.settings.patchset_paths, args.patchset)
+    kernel = args.kernel if args.tree else str(KernelVersion.parse(args.kernel))
+    series = load_series(spec)
+    fuzz = spec.fuzz if args.fuzz is None else args.fuzz
+    if args.tree:
+        from pathlib import Path
+
+        from tracker.errors import UserError
+
+        if not Path(args.tree).is_dir():
+            raise UserError(f"--tree: not a directory: {args.tree}")
+        tree: Tree = DirTree(args.tree)
+    else:
+        tree = _store_tree(ctx, kernel)
+    try:
+        report = check_series(series, tree, fuzz=fuzz)
+    finally:
+        close = getattr(tree, "close", None)
+        if close is not None:
+            close()
+    if args.json:
+        doc = {
+            "schema": "ktrack.check/1",
+            "patchset": manifest.name,
+            "patchset_version": spec.version,
+            "kernel": kernel,
+            "fuzz": fuzz,
+        }
+        body = report.to_json()
+        body.pop("schema", None)
+        doc.update(body)
+        ctx.console.print_json(json.dumps(doc))
+    else:
+        from tracker.apply.render import print_report
+
+        heading = f"{manifest.name} {spec.version} on {kernel} (fuzz {fuzz})"
+        print_report(ctx.console, report, heading=heading)
+    return 1 if report.status is Status.FAIL else 0
