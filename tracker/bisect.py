@@ -389,6 +389,18 @@ class _Search:
                 )
                 return self.search(culprit, bad, (), top=False)
         ps = parents(self.git_dir, culprit)
+        below = cands[lo] if lo >= 0 else good
+        if paths and ps and ps[0] != below:
+            # the commits between the last pass and the culprit should match that pass on the
+            # paths; verify the culprit's parent so that a wrong narrowing cannot go unnoticed
+            st = self.status(ps[0], "verify")
+            if st is Status.FAIL:
+                self.notes.append(
+                    f"{ps[0][:12]} fails although it matches {below[:12]} on the narrowed "
+                    "files: searched between them without narrowing"
+                )
+                return self.search(below, ps[0], (), top=False)
+        ps = parents(self.git_dir, culprit)
         if len(ps) > 1:
             return self._merge(culprit, ps, paths)
         return culprit, (culprit,), None
@@ -482,11 +494,13 @@ def find_culprit(
     check_range(git_dir, g, b, good_name=good, bad_name=bad)
     search = _Search(git_dir, check)
     _endpoints(search, g, b, good_name=good, bad_name=bad, stage=stage)
-    return _run(search, g, b, tuple(paths), stage=stage)
+    return _run(search, g, b, tuple(paths), stage=stage, first=0)
 
 
-def _run(search: _Search, g: str, b: str, paths: tuple[str, ...], *, stage: str) -> BisectResult:
-    first = len(search.steps)
+def _run(
+    search: _Search, g: str, b: str, paths: tuple[str, ...], *, stage: str, first: int | None = None
+) -> BisectResult:
+    first = len(search.steps) if first is None else first
     culprit, suspects, via = search.search(g, b, paths)
     steps = tuple(search.steps[first:])
     return BisectResult(
@@ -666,7 +680,7 @@ def bisect_patchset(
     git_dir = rs.git_dir()
     good_rev = _store_rev(rs, good_version)
     bad_rev = _store_rev(rs, bad_version)
-    job = make_probe(settings, patchset_spec, stage=stage, target=target)
+    job = make_probe(settings, patchset_spec, stage=stage, target=target, db=db)
     result = find_breaks(git_dir, good_rev, bad_rev, job.cache, stage=stage)
     result = bisect_report.describe(git_dir, result)
     result = dataclasses.replace(

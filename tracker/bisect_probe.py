@@ -1,0 +1,220 @@
+"""What bisect checks at one upstream commit: the apply stage, or a later stage by building it.
+
+``apply``: the real apply engine on a TreeView of the commit (no checkout), cached per tree in
+memory. ``configure``/``build``/``boot``/``test``: the pipeline's own stage functions on the
+commit's tree with the series applied; each verdict is cached on disk by the commit's tree hash
+(and the patch set content, target and stage), so a second bisect of the same range builds
+nothing twice. A commit where the series does not apply, or an earlier stage does not pass,
+cannot tell the later stage's verdict: it is ``skip`` (skipped by the search, never guessed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracker.bisect import Probe, ProbeCache, Verdict, tree_of, verdict_from_report
+from tracker.errors import InfraError, UserError
+from tracker.vocab import Stage, Status
+
+if TYPE_CHECKING:
+    from tracker.config import Settings
+    from tracker.patchsets.diff import Series
+    from tracker.results.db import Database
+
+
+@dataclass
+class ProbeJob:
+    """The patch set version being bisected and the cached check for one stage."""
+
+    name: str
+    version: str
+    content_hash: str
+    manifest: str
+    base: str | None
+    target: str
+    stage: str
+    cache: ProbeCache
+
+
+def parse_stage(stage: str) -> Stage:
+    try:
+        return Stage(stage)
+    except ValueError:
+        known = ", ".join(s.value for s in Stage)
+        raise UserError(f"unknown stage {stage!r} (known: {known})") from None
+
+
+def make_probe(
+    settings: Settings,
+    patchset_spec: str,
+    *,
+    stage: str = "apply",
+    target: str | None = None,
+    db: Database | None = None,
+) -> ProbeJob:
+    from tracker.patchsets.formats import content_hash, load_series
+    from tracker.patchsets.manifest import resolve
+    from tracker.sources.store import ReleaseStore
+
+    st = parse_stage(stage)
+    manifest, vspec = resolve(settings.patchset_paths, patchset_spec)
+    series = load_series(vspec)
+    chash = content_hash(vspec)
+    git_dir = ReleaseStore.open(settings).git_dir()
+    label = target or "any"  # the apply stage is the same for every target
+    if target is None:
+        target = manifest.track.targets[0] if manifest.track.targets else "x86_64:tinyconfig"
+    if st is not Stage.APPLY:
+        label = target
+    probe: Probe
+    if st is Stage.APPLY:
+        probe = apply_probe(git_dir, series, vspec.fuzz)
+        cache = ProbeCache(probe, tree_key=lambda c: tree_of(git_dir, c))
+    else:
+        cache_file = settings.cache / "bisect" / f"{st.value}-{chash[:16]}-{_slug(target)}.json"
+        probe = stage_probe(
+            settings, db, git_dir, series, manifest, vspec, chash, target, st, cache_file
+        )
+        cache = ProbeCache(probe)
+    return ProbeJob(
+        name=manifest.name,
+        version=vspec.version,
+        content_hash=chash,
+        manifest=str(manifest.path),
+        base=vspec.base,
+        target=label,
+        stage=st.value,
+        cache=cache,
+    )
+
+
+def apply_probe(git_dir: Path, series: Series, fuzz: int) -> Probe:
+    """The apply stage at a commit, read straight from the store."""
+    from tracker.apply.check import check_series
+    from tracker.sources.store import TreeView
+
+    def probe(commit: str) -> Verdict:
+        with TreeView(git_dir, commit) as tree:
+            report = check_series(series, tree, fuzz=fuzz)
+        return verdict_from_report(report)
+
+    return probe
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:64]
+
+
+@dataclass
+class TreeCache:
+    """Verdicts by tree hash in one JSON file (written atomically after every new verdict)."""
+
+    path: Path
+
+    def load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, tree: str) -> Verdict | None:
+        entry = self.load().get(tree)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return Verdict.from_json(entry)
+        except (KeyError, ValueError, TypeError):
+            return None
+
+    def put(self, tree: str, verdict: Verdict) -> None:
+        data = self.load()
+        data[tree] = verdict.to_json()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise InfraError(f"cannot write the bisect cache {self.path}: {exc.strerror}") from exc
+
+
+def stage_probe(
+    settings: Settings,
+    db: Database | None,
+    git_dir: Path,
+    series: Series,
+    manifest: Any,
+    vspec: Any,
+    chash: str,
+    target: str,
+    stage: Stage,
+    cache_file: Path,
+) -> Probe:
+    """Configure/build/boot a commit with the series applied, as ``ktrack run`` would."""
+    from tracker.apply.check import check_series
+    from tracker.pipeline.plan import JobSpec
+    from tracker.pipeline.stages import STAGE_FUNCS, JobState, closed_stages
+    from tracker.sources.store import TreeView
+
+    disk = TreeCache(cache_file)
+
+    def probe(commit: str) -> Verdict:
+        tree = tree_of(git_dir, commit)
+        cached = disk.get(tree)
+        if cached is not None:
+            return cached
+        with TreeView(git_dir, commit) as tv:
+            report = check_series(series, tv, fuzz=vspec.fuzz)
+        if report.status is Status.FAIL:
+            return Verdict(Status.SKIP, f"the patch set does not apply here: {report.summary}")
+        work = settings.cache / "bisect" / "work" / commit[:16]
+        shutil.rmtree(work, ignore_errors=True)
+        spec = JobSpec(
+            patchset=manifest.name,
+            version=vspec.version,
+            content_hash=chash,
+            manifest=str(manifest.path),
+            release=commit,
+            target=target,
+            stages=(stage.value,),
+        )
+        state = JobState(
+            settings=settings,
+            db=db,  # type: ignore[arg-type]  # the stage functions used here do not touch it
+            spec=spec,
+            work=work,
+            rev=commit,
+            report=report,
+            version=vspec,
+        )
+        verdict = Verdict(Status.SKIP, "not reached")
+        try:
+            for st in closed_stages((stage.value,)):
+                if st is Stage.APPLY:
+                    continue
+                outcome = STAGE_FUNCS[st](state)
+                if st is stage:
+                    verdict = Verdict(outcome.status, outcome.summary)
+                elif not outcome.status.proceeds:
+                    verdict = Verdict(Status.SKIP, f"{st.value}: {outcome.summary}")
+                    break
+        except (InfraError, OSError) as exc:
+            return Verdict(Status.ERROR, f"infrastructure: {exc}")
+        except UserError as exc:
+            return Verdict(Status.ERROR, f"bad input: {exc}")
+        finally:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(work, ignore_errors=True)
+        if verdict.known:
+            disk.put(tree, verdict)
+        return verdict
+
+    return probe
