@@ -80,6 +80,12 @@ COMMANDS = (
         "list regressions; fail on new ones",
         "ktrack regressions --fail-on-new",
     ),
+    Command(
+        "bisect",
+        "bisect",
+        "find the upstream commit that broke a patch set",
+        "ktrack bisect vcontext@0.2 --good 6.1 --bad 6.2",
+    ),
     Command("plan", "plan", "print the jobs a run would do", "ktrack plan --format github-matrix"),
     Command("doctor", "doctor", "check tools, disk, database and store", "ktrack doctor --json"),
     Command("db", "db", "database maintenance (migrations)", "ktrack db upgrade"),
