@@ -89,6 +89,13 @@ COMMANDS = (
     Command("plan", "plan", "print the jobs a run would do", "ktrack plan --format github-matrix"),
     Command("doctor", "doctor", "check tools, disk, database and store", "ktrack doctor --json"),
     Command("db", "db", "database maintenance (migrations)", "ktrack db upgrade"),
+    Command("worker", "worker", "start a Celery worker", "ktrack worker --concurrency 2"),
+    Command(
+        "import",
+        "import_",
+        "merge exported job results into the database",
+        "ktrack import results-*.json",
+    ),
 )
 
 

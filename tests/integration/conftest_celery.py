@@ -295,7 +295,7 @@ def seed_jobs(db_url: str, count: int, *, stages: tuple[str, ...] = ("apply",)) 
     with db.session() as s:
         for r in releases:
             v = KernelVersion.parse(r)
-            s.add(KernelRelease(version=str(v), series=v.series, moniker=v.moniker, feed="test"))
+            s.add(KernelRelease(version=str(v), series=v.series, moniker=v.moniker.value, feed="test"))
     db.dispose()
     jobs = []
     for i in range(count):

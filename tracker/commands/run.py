@@ -52,6 +52,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trigger", default="manual", help="what started the run (manual, schedule, ci)"
     )
+    p.add_argument(
+        "--job",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="run only the planned job with this key (repeatable; from "
+        "`ktrack plan --format github-matrix`)",
+    )
+    p.add_argument(
+        "--export",
+        metavar="FILE",
+        help="also write the run's results as JSON (ktrack.results/1) for `ktrack import`",
+    )
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -78,6 +91,10 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             stages=stages,
             targets=args.target,
         )
+    if args.job:
+        from tracker.pipeline.exchange import pick_jobs
+
+        jobs = pick_jobs(jobs, args.job)
     argv = (
         ["ktrack", *sys.argv[1:]]
         if sys.argv and sys.argv[0].endswith("ktrack")
@@ -134,6 +151,17 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     finally:
         with db.session() as s:
             record.finish_run(s, s.get_one(record.Run, run_id), status)
+    if args.export:
+        from pathlib import Path
+
+        from tracker.pipeline import exchange
+
+        with db.session() as s:
+            document = exchange.export_jobs(
+                s, [j.key for j in jobs], artifacts_root=settings.artifacts
+            )
+        exchange.write_file(Path(args.export), document)
+        ctx.info(f"exported {len(document['jobs'])} job result(s) to {args.export}")
     new = _regressions(ctx, run_id)
     counts: dict[str, int] = {}
     for r in results:
