@@ -568,6 +568,7 @@ def find_breaks(
     *,
     stage: str = "apply",
     max_rounds: int = 16,
+    names: tuple[str, str] | None = None,
 ) -> BisectResult:
     """Every commit that breaks some of the hunks failing at ``bad``, oldest first.
 
@@ -577,10 +578,11 @@ def find_breaks(
     status alone. Returns the first round's result with ``rounds`` holding every round.
     """
     cache = probe if isinstance(probe, ProbeCache) else ProbeCache(probe)
+    good_name, bad_name = names or (good, bad)
     g, b = _resolve_pair(git_dir, good, bad)
-    check_range(git_dir, g, b, good_name=good, bad_name=bad)
+    check_range(git_dir, g, b, good_name=good_name, bad_name=bad_name)
     endpoint = _Search(git_dir, lambda c: cache(c).status)
-    _endpoints(endpoint, g, b, good_name=good, bad_name=bad, stage=stage)
+    _endpoints(endpoint, g, b, good_name=good_name, bad_name=bad_name, stage=stage)
     at_bad = cache(b)
     remaining = set(at_bad.keys)
     rounds: list[BisectResult] = []
@@ -681,7 +683,9 @@ def bisect_patchset(
     good_rev = _store_rev(rs, good_version)
     bad_rev = _store_rev(rs, bad_version)
     job = make_probe(settings, patchset_spec, stage=stage, target=target, db=db)
-    result = find_breaks(git_dir, good_rev, bad_rev, job.cache, stage=stage)
+    result = find_breaks(
+        git_dir, good_rev, bad_rev, job.cache, stage=stage, names=(good_version, bad_version)
+    )
     result = bisect_report.describe(git_dir, result)
     result = dataclasses.replace(
         result,

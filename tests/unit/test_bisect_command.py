@@ -1,0 +1,155 @@
+"""``ktrack bisect`` end to end: release store with history, real apply engine, culprit rows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracker import cli, proc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bisect_history import (  # noqa: E402
+    History,
+    build_history,
+    initial_tree,
+    patch_proc,
+    unrelated_store,
+)
+
+
+def _setup(
+    tmp_path: Path, *, scenario: str = "two", flat: bool = False
+) -> tuple[list[str], History | None]:
+    home = tmp_path / "home"
+    home.mkdir()
+    history = None
+    if flat:
+        unrelated_store(home / "store.git")
+    else:
+        history = build_history(
+            home / "store.git", seed=5, main_commits=300, side_branches=8, scenario=scenario
+        )
+    patches = tmp_path / "patches" / "vx"
+    (patches / "0.2").mkdir(parents=True)
+    source = history.patches if history else []
+    if not source:  # the flat store: the same patch, made against its v6.1
+        source = [("0001-proc-vx-check.patch", patch_proc(initial_tree(5)))]
+    for name, text in source:
+        (patches / "0.2" / name).write_bytes(text)
+    (patches / "0.2" / "series").write_text("".join(f"{n}\n" for n, _ in source))
+    (patches / "patchset.toml").write_text(
+        'name = "vx"\nsummary = "test set"\n\n[[versions]]\nversion = "0.2"\nbase = "6.1"\n'
+        'format = "quilt"\nsource = "0.2"\n\n[track]\nkernels = ">=6.1"\n'
+        'targets = ["x86_64:tinyconfig"]\n'
+    )
+    db_url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    cfg = tmp_path / "ktrack.toml"
+    cfg.write_text(
+        f'[database]\nurl = "{db_url}"\n\n[patchsets]\npaths = ["{tmp_path / "patches"}"]\n'
+    )
+    from tracker.results.db import Database
+    from tracker.results.models import KernelRelease
+    from tracker.versions import KernelVersion
+
+    db = Database(db_url)
+    with db.session() as s:
+        for r in ("6.1", "6.1.1", "6.2"):
+            v = KernelVersion.parse(r)
+            s.add(
+                KernelRelease(version=str(v), series=v.series, moniker=v.moniker.value, feed="test")
+            )
+    db.dispose()
+    return ["--config", str(cfg), "--home", str(home)], history
+
+
+def test_bisect_command_names_both_culprits_and_stores_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, h = _setup(tmp_path)
+    assert h is not None
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.2", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["schema"] == "ktrack.bisect/1"
+    assert doc["patchset"] == "vx" and doc["patchset_version"] == "0.2"
+    assert doc["exact"] is True
+    assert doc["culprit"]["commit"] == h.commits["culprit"]
+    assert [b["culprit"]["commit"] for b in doc["breaks"]] == [
+        h.commits["culprit"],
+        h.commits["culprit2"],
+    ]
+    assert doc["breaks"][0]["files"] == ["fs/proc/base.c"]
+    assert doc["breaks"][0]["hunks"][0]["patch"] == "0001-proc-vx-check.patch"
+    assert "+static int proc_pid_show_status" in doc["breaks"][0]["excerpt"]
+    assert [c["commit"] for c in doc["breaks"][0]["later"]] == [h.commits["later"]]
+    assert doc["checks"] <= 15
+
+    from sqlalchemy import select
+
+    from tracker.bisect_report import culprit_line, culprits_for
+    from tracker.results.db import Database
+    from tracker.results.models import Culprit, KernelRelease
+
+    db = Database(f"sqlite:///{tmp_path / 'tracker.db'}")
+    with db.session() as s:
+        rows = s.scalars(select(Culprit).order_by(Culprit.id)).all()
+        assert [r.commit for r in rows] == [h.commits["culprit"], h.commits["culprit2"]]
+        assert rows[0].stage == "apply" and rows[0].subject.startswith("proc: rename")
+        bad = s.scalars(select(KernelRelease).where(KernelRelease.version == "6.2")).one()
+        found = culprits_for(s, rows[0].patchset_version_id, bad.id, "apply")
+        assert {r.commit for r in found} == {h.commits["culprit"], h.commits["culprit2"]}
+        assert culprit_line(rows[0]).startswith(
+            f"culprit {h.commits['culprit'][:12]} 'proc: rename"
+        )
+    db.dispose()
+
+    # a second bisect replaces the rows instead of piling them up; human output names the culprit
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.2"])
+    out = capsys.readouterr()
+    assert rc == 0
+    assert f"culprit {h.commits['culprit']}" in out.out
+    assert "subject: mm: util: count b from three" in out.out
+    db = Database(f"sqlite:///{tmp_path / 'tracker.db'}")
+    with db.session() as s:
+        assert len(s.scalars(select(Culprit)).all()) == 2
+    db.dispose()
+
+
+def test_bisect_command_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, h = _setup(tmp_path, scenario="rename")
+    assert h is not None
+    git_dir = tmp_path / "home" / "store.git"
+    proc.run(
+        ["git", f"--git-dir={git_dir}", "tag", "v6.1.1", h.commits["culprit"]],
+        cwd=git_dir,
+        check=True,
+    )
+
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.2", "--bad", "6.1"])
+    assert rc == 2
+    assert "reversed" in capsys.readouterr().err
+
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1.1", "--bad", "6.2"])
+    assert rc == 2
+    assert "already fails at the good release 6.1.1" in capsys.readouterr().err
+
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.3"])
+    assert rc == 2
+    assert "6.3 is not in the store" in capsys.readouterr().err
+
+
+def test_bisect_command_without_history_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, _ = _setup(tmp_path, flat=True)
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.2"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "no history between 6.1 and 6.2" in err
+    assert "git" in err
