@@ -141,18 +141,19 @@ def test_panic_before_init_is_boot_fail_with_the_panic_line(tmp_path: Path, fake
 
 def test_kernel_dying_mid_test_fails_both(tmp_path: Path, fake_qemu) -> None:
     console = BOOT + (
-        "KTRACK-BOOT-OK\nKTRACK-TEST first pass\nBUG: kernel NULL pointer dereference, address: 0000000000000000\n"
-        "Oops: 0002 [#1] PREEMPT\nKernel panic - not syncing: Fatal exception\n"
+        "KTRACK-BOOT-OK\nKTRACK-TEST first pass\n"
+        "BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+        "Oops: 0002 [#1] PREEMPT\nRIP: 0010:proc_vinfo_show+0x5/0x20\n"
+        "Kernel panic - not syncing: Fatal exception\n"
     )
     boot, test = fake_qemu(console, tests=_tests(tmp_path))
-    assert (boot.status, boot.summary) == (
-        Status.FAIL,
-        "Kernel panic - not syncing: Fatal exception",
+    crash = (
+        "BUG: kernel NULL pointer dereference, address: 0000000000000000 at "
+        "proc_vinfo_show+0x5/0x20 (then: Kernel panic - not syncing: Fatal exception)"
     )
+    assert (boot.status, boot.summary) == (Status.FAIL, crash)
     assert test.status is Status.FAIL
-    assert (
-        test.summary == "kernel died during the tests: Kernel panic - not syncing: Fatal exception"
-    )
+    assert test.summary == f"kernel died during the tests: {crash}"
     assert test.detail["tests"] == [{"name": "first", "status": "pass", "message": ""}]
 
 

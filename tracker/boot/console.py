@@ -54,12 +54,28 @@ class ConsoleReport:
     events: tuple[Event, ...] = field(default=())
     last_line: str = ""
 
+    rip: str = ""  # the function of the first crash ("RIP: 0010:kernel_init+0x2a/0x120")
+
     def worst(self) -> Event | None:
         """The first event of the worst kind."""
         if not self.events:
             return None
         top = max(e.kind.severity for e in self.events)
         return next(e for e in self.events if e.kind.severity == top)
+
+    def crash_summary(self) -> str | None:
+        """The first crash line (BUG, oops or panic), where it happened, and the panic it led to."""
+        crashes = [e for e in self.events if e.kind is not EventKind.WARNING]
+        if not crashes:
+            return None
+        first = crashes[0]
+        text = first.line
+        if self.rip and first.kind is not EventKind.PANIC:
+            text += f" at {self.rip}"
+        panic = next((e for e in crashes if e.kind is EventKind.PANIC), None)
+        if panic is not None and panic is not first:
+            text += f" (then: {panic.line})"
+        return text
 
 
 _TIMESTAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
@@ -78,6 +94,7 @@ _PATTERNS: tuple[tuple[EventKind, re.Pattern[str]], ...] = (
     (EventKind.WARNING, re.compile(r"^WARNING: (?:CPU: \d+ PID: \d+ at |.*\bat\b)")),
 )
 _TEST = re.compile(rf"{TEST_PREFIX} (?P<name>\S+) (?P<status>pass|fail|skip)\b ?(?P<msg>.*)$")
+_RIP = re.compile(r"(?:\bRIP: [0-9a-f]{4}:|\bpc : )(?P<fn>\S+)")
 _DONE = re.compile(rf"{DONE_PREFIX} rc=(?P<rc>-?\d+)")
 
 
@@ -92,6 +109,7 @@ def parse(text: str) -> ConsoleReport:
     tests: list[TestResult] = []
     events: list[Event] = []
     last = ""
+    rip = ""
     lines = text.splitlines()
     for number, raw in enumerate(lines, 1):
         line = clean(raw)
@@ -106,11 +124,13 @@ def parse(text: str) -> ConsoleReport:
         if m := _DONE.search(line):
             done_rc = int(m["rc"])
             continue
+        if events and not rip and (m := _RIP.search(line)):
+            rip = m["fn"]
         for kind, pattern in _PATTERNS:
             if pattern.search(line):
                 events.append(Event(kind, line.strip(), number))
                 break
-    return ConsoleReport(len(lines), booted, done_rc, tuple(tests), tuple(events), last)
+    return ConsoleReport(len(lines), booted, done_rc, tuple(tests), tuple(events), last, rip)
 
 
 def judge(
@@ -138,14 +158,15 @@ def judge(
             Status.ERROR, f"no console output ({why}); QEMU: {qemu_cmdline}", detail
         ), skip
     worst = report.worst()
+    crash = report.crash_summary()
     tests_detail = [t.as_dict() for t in report.tests]
-    if worst is not None and worst.kind is not EventKind.WARNING:
-        boot = Outcome(Status.FAIL, worst.line, detail)
+    if crash is not None:
+        boot = Outcome(Status.FAIL, crash, detail)
         if not report.booted:
             return boot, skip
         if report.done_rc is None:
             test = Outcome(
-                Status.FAIL, f"kernel died during the tests: {worst.line}", {"tests": tests_detail}
+                Status.FAIL, f"kernel died during the tests: {crash}", {"tests": tests_detail}
             )
             return boot, test
         return boot, _test_outcome(report, tests_requested)
