@@ -103,6 +103,7 @@ def cases(draw: st.DrawFn) -> dict:
 def _write(root: Path, files: dict[str, list[bytes]]) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for name, lines in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(b"".join(lines))
 
 

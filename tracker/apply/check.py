@@ -21,6 +21,7 @@ from tracker.sources.tree import Tree
 from tracker.vocab import HunkClass, Status
 
 _REGULAR = 0o100644
+_SYMLINK = 0o120000
 
 
 @dataclass
@@ -54,6 +55,16 @@ def _prefetch(tree: Tree, paths: Iterable[str]) -> dict[str, bytes | None]:
     if not wanted:
         return {}
     return dict(tree.read_many(wanted))
+
+
+def _through_link(state: _State, path: str, pending_modes: dict[str, int]) -> str | None:
+    """The first parent directory of ``path`` that is a symbolic link (writes never follow one)."""
+    parts = path.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:i])
+        if state.mode(prefix, pending_modes) == _SYMLINK:
+            return prefix
+    return None
 
 
 def _best_name(names: list[str]) -> str:
@@ -109,6 +120,16 @@ def _apply_file(
 ) -> FileReport:
     """Check one file section; on success record its effect in ``pending``."""
     path = fp.path
+    for written in {fp.new_path} - {None, fp.old_path}:
+        assert written is not None
+        link = _through_link(state, written, pending_modes)
+        if link is not None:
+            return FileReport(
+                written,
+                HunkClass.CONFLICT,
+                _all(fp.hunks, HunkClass.CONFLICT),
+                note=f"refused: {link} is a symbolic link, the file would land outside the tree",
+            )
     if fp.binary:
         return FileReport(
             path,
@@ -144,7 +165,7 @@ def _apply_file(
 
     # modify, delete, rename, copy: find the input file as GNU patch does
     if not names:
-        if fp.op is FileOp.DELETE:
+        if fp.op is FileOp.DELETE or (fp.op is FileOp.MODIFY and fp.new_side_empty):
             return FileReport(
                 path,
                 HunkClass.ALREADY_APPLIED,
@@ -164,6 +185,14 @@ def _apply_file(
         source = _best_name(names)
     assert source is not None
     data = state.read(source, pending) or b""
+    if not data and fp.hunks and fp.new_side_empty:
+        # GNU: "would empty out the file, which is already empty" (reversed): nothing to do
+        return FileReport(
+            path,
+            HunkClass.ALREADY_APPLIED,
+            _all(fp.hunks, HunkClass.ALREADY_APPLIED),
+            note="the patch empties a file that is already empty",
+        )
     lines = split_lines(data)
     result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data)
     reports = _hunk_reports(result, fp.hunks, lines)
@@ -255,7 +284,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
                 touched.setdefault(path, patch.name)
         reports.append(report)
     changes = dict(state.files)
-    modes = {p: m for p, m in state.modes.items() if changes.get(p) is not None}
+    modes = {p: m for p, m in state.modes.items() if p not in changes or changes[p] is not None}
     status = _status(reports)
     return ApplyReport(
         status=status,

@@ -125,6 +125,11 @@ class FilePatch:
         return self.op is FileOp.CREATE or (bool(self.hunks) and self.hunks[0].old_start == 0)
 
     @property
+    def new_side_empty(self) -> bool:
+        """GNU's ``p_says_nonexistent[NEW]`` from ``+0,0``: the patch empties (deletes) the file."""
+        return self.op is FileOp.DELETE or (bool(self.hunks) and self.hunks[0].new_start == 0)
+
+    @property
     def path(self) -> str:
         """The name the section is reported under (the result's name)."""
         p = self.new_path if self.op is not FileOp.DELETE else self.old_path
@@ -201,6 +206,11 @@ def _unquote_c(s: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
+def _unquoted(name: bytes) -> bytes:
+    q = _unquote_c(name)
+    return q[0] if q is not None else name
+
+
 def _decode(name: bytes) -> str:
     return name.decode("utf-8", "surrogateescape")
 
@@ -264,6 +274,9 @@ def _git_names(rest: bytes) -> tuple[bytes, bytes] | None:
         a, b = b" ".join(parts[:i]), b" ".join(parts[i:])
         if a.partition(b"/")[2] == b.partition(b"/")[2]:
             return a, b
+    if rest.count(b" b/") == 1:
+        a, _, b = rest.partition(b" b/")
+        return a, b"b/" + b
     return None
 
 
@@ -314,6 +327,8 @@ class _Header:
     deleted: bool = False
     rename: bool = False
     copy: bool = False
+    from_name: bytes | None = None  # "rename from"/"copy from": git leaves the prefix out
+    to_name: bytes | None = None
     binary: bool = False
     crlf: bool = False
     line: int = 0
@@ -420,10 +435,14 @@ class _Parser:
         elif s.startswith(b"new file mode "):
             h.new_mode = _mode(s[14:], where)
             h.new_file = True
-        elif s.startswith((b"rename from ", b"rename to ", b"rename old ", b"rename new ")):
-            h.rename = True
-        elif s.startswith((b"copy from ", b"copy to ")):
-            h.copy = True
+        elif s.startswith((b"rename from ", b"rename old ", b"copy from ")):
+            h.rename = h.rename or s.startswith(b"rename")
+            h.copy = h.copy or s.startswith(b"copy")
+            h.from_name = s.split(b" ", 2)[2]
+        elif s.startswith((b"rename to ", b"rename new ", b"copy to ")):
+            h.rename = h.rename or s.startswith(b"rename")
+            h.copy = h.copy or s.startswith(b"copy")
+            h.to_name = s.split(b" ", 2)[2]
         elif s.startswith(b"index "):
             parts = s[6:].split()
             if len(parts) > 1 and h.old_mode is None:
@@ -557,7 +576,14 @@ class _Parser:
             if h.deleted:
                 new_raw = None
             if h.minus is None and not h.git_names_ok:
-                raise UserError(f"{self.where(line)}: cannot read the names of 'diff --git'")
+                if h.from_name is None or h.to_name is None:
+                    raise UserError(f"{self.where(line)}: cannot read the names of 'diff --git'")
+                # the "rename from/to" names lack git's a/ b/ prefix: strip one less
+                h.git_old = _decode(_unquoted(h.from_name))
+                h.git_new = _decode(_unquoted(h.to_name))
+                if self.strip >= 1:
+                    h.git_old, h.git_new = "a/" + h.git_old, "b/" + h.git_new
+                old_raw, new_raw = h.git_old, h.git_new
         old = self.path(old_raw, line)
         new = self.path(new_raw, line)
         if old is None and new is None:
