@@ -220,7 +220,9 @@ def first_parent_argv(git_dir: Path, good: str, bad: str, paths: Sequence[str]) 
 
 
 def count_argv(git_dir: Path, good: str, bad: str) -> list[str]:
-    return git_argv(git_dir, "rev-list", "--count", bad, f"^{good}")
+    """``LEFT\tRIGHT``: commits only reachable from good, and only from bad (one history walk
+    tells ancestry and the size of the range)."""
+    return git_argv(git_dir, "rev-list", "--count", "--left-right", f"{good}...{bad}")
 
 
 def is_ancestor_argv(git_dir: Path, a: str, b: str) -> list[str]:
@@ -282,8 +284,9 @@ def first_parent_commits(git_dir: Path, good: str, bad: str, paths: Sequence[str
     return _git(git_dir, first_parent_argv(git_dir, good, bad, paths)).stdout.split()
 
 
-def count_commits(git_dir: Path, good: str, bad: str) -> int:
-    return int(_git(git_dir, count_argv(git_dir, good, bad)).stdout.strip() or 0)
+def left_right(git_dir: Path, good: str, bad: str) -> tuple[int, int]:
+    left, right = _git(git_dir, count_argv(git_dir, good, bad)).stdout.split()
+    return int(left), int(right)
 
 
 def tree_of(git_dir: Path, commit: str) -> str:
@@ -293,14 +296,16 @@ def tree_of(git_dir: Path, commit: str) -> str:
     return res.stdout.strip()
 
 
-def check_range(git_dir: Path, good: str, bad: str, *, good_name: str, bad_name: str) -> None:
-    """UserError unless ``good`` is a proper ancestor of ``bad`` in ``git_dir``."""
+def check_range(git_dir: Path, good: str, bad: str, *, good_name: str, bad_name: str) -> int:
+    """The number of commits in ``good..bad``; UserError unless ``good`` is a proper ancestor
+    of ``bad`` in ``git_dir``."""
     hint = "the store needs upstream history: add a feed of kind 'git' and fetch both releases"
     if good == bad:
         raise UserError(f"{good_name} and {bad_name} are the same commit: nothing to bisect")
-    if is_ancestor(git_dir, good, bad):
-        return
-    if is_ancestor(git_dir, bad, good):
+    only_good, only_bad = left_right(git_dir, good, bad)
+    if only_good == 0:
+        return only_bad
+    if only_bad == 0:
         raise UserError(
             f"good and bad are reversed: {bad_name} is older than {good_name}",
             hint=f"swap them: --good {bad_name} --bad {good_name}",
@@ -491,14 +496,21 @@ def find_culprit(
     UserError (exit 2) for reversed releases, no history, a good that fails, a bad that passes.
     """
     g, b = _resolve_pair(git_dir, good, bad)
-    check_range(git_dir, g, b, good_name=good, bad_name=bad)
+    commits = check_range(git_dir, g, b, good_name=good, bad_name=bad)
     search = _Search(git_dir, check)
     _endpoints(search, g, b, good_name=good, bad_name=bad, stage=stage)
-    return _run(search, g, b, tuple(paths), stage=stage, first=0)
+    return _run(search, g, b, tuple(paths), commits, stage=stage, first=0)
 
 
 def _run(
-    search: _Search, g: str, b: str, paths: tuple[str, ...], *, stage: str, first: int | None = None
+    search: _Search,
+    g: str,
+    b: str,
+    paths: tuple[str, ...],
+    commits: int,
+    *,
+    stage: str,
+    first: int | None = None,
 ) -> BisectResult:
     first = len(search.steps) if first is None else first
     culprit, suspects, via = search.search(g, b, paths)
@@ -509,7 +521,7 @@ def _run(
         culprit=culprit,
         suspects=suspects,
         paths=paths,
-        commits=count_commits(search.git_dir, g, b),
+        commits=commits,
         candidates=search.candidates,
         steps=steps,
         checks=len(steps),
@@ -580,7 +592,7 @@ def find_breaks(
     cache = probe if isinstance(probe, ProbeCache) else ProbeCache(probe)
     good_name, bad_name = names or (good, bad)
     g, b = _resolve_pair(git_dir, good, bad)
-    check_range(git_dir, g, b, good_name=good_name, bad_name=bad_name)
+    commits = check_range(git_dir, g, b, good_name=good_name, bad_name=bad_name)
     endpoint = _Search(git_dir, lambda c: cache(c).status)
     _endpoints(endpoint, g, b, good_name=good_name, bad_name=bad_name, stage=stage)
     at_bad = cache(b)
@@ -599,7 +611,7 @@ def find_breaks(
         search.known.update({g: Status.PASS, b: Status.FAIL})
         paths = _paths_of(h for h in at_bad.failing if h.key in left)
         runs_before = cache.runs
-        result = _run(search, g, b, paths, stage=stage)
+        result = _run(search, g, b, paths, commits, stage=stage)
         explained: tuple[HunkRef, ...] = ()
         if result.culprit is not None:
             explained = tuple(h for h in cache(result.culprit).failing if h.key in left)
@@ -716,4 +728,7 @@ def _store_rev(store: Any, version: str) -> str:
 def history_available(git_dir: Path, good: str, bad: str) -> bool:
     """Whether ``git_dir`` holds the history from ``good`` to ``bad`` (``ktrack run`` asks)."""
     g, b = resolve(git_dir, good), resolve(git_dir, bad)
-    return g is not None and b is not None and g != b and is_ancestor(git_dir, g, b)
+    if g is None or b is None or g == b:
+        return False
+    only_good, only_bad = left_right(git_dir, g, b)
+    return only_good == 0 and only_bad > 0

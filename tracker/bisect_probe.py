@@ -76,7 +76,7 @@ def make_probe(
     probe: Probe
     if st is Stage.APPLY:
         probe = apply_probe(git_dir, series, vspec.fuzz)
-        cache = ProbeCache(probe, tree_key=lambda c: tree_of(git_dir, c))
+        cache = ProbeCache(probe)  # commits differ in the files checked: a tree key costs more
     else:
         cache_file = settings.cache / "bisect" / f"{st.value}-{chash[:16]}-{_slug(target)}.json"
         probe = stage_probe(

@@ -340,6 +340,11 @@ def fast_import(git_dir: Path, stream: bytes) -> dict[int, str]:
         input=stream,
         check=True,
     )
+    proc.run(
+        ["git", f"--git-dir={git_dir}", "symbolic-ref", "HEAD", "refs/heads/main"],
+        cwd=git_dir,
+        check=True,
+    )
     out = {}
     for line in marks.read_text().splitlines():
         m, h = line.split()
