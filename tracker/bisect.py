@@ -732,3 +732,73 @@ def history_available(git_dir: Path, good: str, bad: str) -> bool:
         return False
     only_good, only_bad = left_right(git_dir, g, b)
     return only_good == 0 and only_bad > 0
+
+
+@dataclass(frozen=True)
+class AutoBisect:
+    """What ``ktrack run`` did about one newly broken pair: a result, or why it did not bisect."""
+
+    regression: Any
+    result: BisectResult | None
+    reason: str = ""
+
+    def line(self) -> str:
+        r = self.regression
+        pair = f"{r.patchset}@{r.psv_version} {r.last_good_release}..{r.first_bad_release}"
+        if self.result is None:
+            return f"bisect {pair}: not run ({self.reason})"
+        b = self.result.breaks[0] if self.result.breaks else None
+        if b is None or b.commit is None:
+            return f"bisect {pair}: {len(self.result.suspects)} suspects, no exact culprit"
+        more = f" (+{len(self.result.breaks) - 1} more)" if len(self.result.breaks) > 1 else ""
+        return f"bisect {pair}: culprit {b.commit.hash[:12]} {b.commit.subject!r}{more}"
+
+
+def bisect_new_regressions(
+    settings: Settings,
+    db: Database,
+    regressions: Iterable[Any],
+    *,
+    stages: Sequence[str] = ("apply",),
+) -> list[AutoBisect]:
+    """Bisect every newly opened release regression whose history the store holds.
+
+    ``regressions`` are the ``RegressionDelta.new`` rows of a run (``patchset``, ``psv_version``,
+    ``target``, ``kind``, ``stage``, ``last_good_release``, ``first_bad_release``). Only stages in
+    ``stages`` are bisected (apply by default: a build bisect builds log2(n) kernels). Errors are
+    reported per pair and never fail the run.
+    """
+    from tracker.sources.store import ReleaseStore
+
+    rs = ReleaseStore.open(settings)
+    out: list[AutoBisect] = []
+    for reg in regressions:
+        stage = reg.stage or "apply"
+        if reg.kind != "release" or not reg.last_good_release:
+            out.append(AutoBisect(reg, None, "no last good release"))
+            continue
+        if stage not in stages:
+            out.append(AutoBisect(reg, None, f"{stage} bisects are not automatic"))
+            continue
+        good, bad = rs.resolve(reg.last_good_release), rs.resolve(reg.first_bad_release)
+        if not rs.exists() or good is None or bad is None:
+            out.append(AutoBisect(reg, None, "a release is not in the store"))
+            continue
+        if not history_available(rs.git_dir(), good, bad):
+            out.append(AutoBisect(reg, None, "no history between them in the store"))
+            continue
+        try:
+            result = bisect_patchset(
+                settings,
+                db,
+                f"{reg.patchset}@{reg.psv_version}",
+                reg.last_good_release,
+                reg.first_bad_release,
+                stage,
+                target=None if stage == "apply" else reg.target,
+            )
+        except (UserError, InfraError) as exc:
+            out.append(AutoBisect(reg, None, str(exc)))
+            continue
+        out.append(AutoBisect(reg, result))
+    return out

@@ -153,3 +153,93 @@ def test_bisect_command_without_history_exits_2(
     assert rc == 2
     assert "no history between 6.1 and 6.2" in err
     assert "git" in err
+
+
+def _settings(base: list[str]):  # type: ignore[no-untyped-def]
+    from tracker import config
+
+    return config.load(Path(base[1]), home=base[3])
+
+
+def test_build_stage_bisect_builds_each_tree_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--stage build: the pipeline's stage functions per commit, verdicts cached by tree hash."""
+    from tracker.bisect import bisect_patchset, first_parent_commits
+    from tracker.pipeline import stages
+    from tracker.vocab import Outcome, Stage, Status
+
+    base, h = _setup(tmp_path, scenario="rename")
+    assert h is not None
+    git_dir = tmp_path / "home" / "store.git"
+    fp = first_parent_commits(git_dir, h.commits["good"], h.commits["culprit"], ())
+    breaker = fp[len(fp) // 2]  # the build breaks here, long before the patch stops applying
+    proc.run(["git", f"--git-dir={git_dir}", "tag", "v6.1.2", fp[-2]], cwd=git_dir, check=True)
+    built: list[str] = []
+
+    def configure(state: stages.JobState) -> Outcome:
+        assert state.report is not None and state.report.status.proceeds
+        return Outcome(Status.PASS, "configured")
+
+    def build(state: stages.JobState) -> Outcome:
+        assert state.rev is not None
+        built.append(state.rev)
+        res = proc.run(
+            ["git", f"--git-dir={git_dir}", "merge-base", "--is-ancestor", breaker, state.rev],
+            cwd=git_dir,
+        )
+        return Outcome(Status.FAIL if res.ok else Status.PASS, "make")
+
+    monkeypatch.setitem(stages.STAGE_FUNCS, Stage.CONFIGURE, configure)
+    monkeypatch.setitem(stages.STAGE_FUNCS, Stage.BUILD, build)
+    settings = _settings(base)
+    result = bisect_patchset(settings, None, "vx@0.2", "6.1", "6.1.2", "build")
+    assert result.culprit == breaker
+    assert result.stage == "build" and result.paths == ()  # no hunks: no narrowing
+    assert len(built) == len(set(built)) == result.checks
+    assert result.checks <= 2 + len(fp).bit_length() + 1
+    first = len(built)
+    again = bisect_patchset(settings, None, "vx@0.2", "6.1", "6.1.2", "build")
+    assert again.culprit == breaker
+    assert len(built) == first  # every verdict came from the tree-hash cache
+    assert list((settings.cache / "bisect").glob("build-*.json"))
+
+
+def test_run_bisects_new_release_regressions(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tracker.bisect import bisect_new_regressions
+    from tracker.results.db import Database
+
+    base, h = _setup(tmp_path, scenario="rename")
+    assert h is not None
+    settings = _settings(base)
+    db = Database(settings.db_url)
+
+    def reg(kind: str, good: str | None, bad: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            patchset="vx",
+            psv_version="0.2",
+            target="x86_64:tinyconfig",
+            kind=kind,
+            stage="apply",
+            last_good_release=good,
+            first_bad_release=bad,
+        )
+
+    done = bisect_new_regressions(
+        settings,
+        db,
+        [reg("release", "6.1", "6.2"), reg("run", "6.1", "6.2"), reg("release", "6.1", "6.3")],
+    )
+    assert done[0].result is not None and done[0].result.culprit == h.commits["culprit"]
+    assert "culprit" in done[0].line()
+    assert done[1].result is None and done[2].result is None
+    assert "not in the store" in done[2].reason
+    from sqlalchemy import select
+
+    from tracker.results.models import Culprit
+
+    with db.session() as s:
+        assert [r.commit for r in s.scalars(select(Culprit))] == [h.commits["culprit"]]
+    db.dispose()
