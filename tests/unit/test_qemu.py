@@ -213,3 +213,28 @@ def test_test_program_that_does_not_compile_fails_the_test_stage(tmp_path: Path,
     boot, test = fake_qemu(BOOT + "KTRACK-BOOT-OK\nKTRACK-TESTS-DONE rc=0\n", tests=tests)
     assert boot.status is Status.PASS
     assert test.status is Status.FAIL and test.summary.startswith("bad.c does not compile: ")
+
+
+def test_auto_accel_uses_kvm_only_when_the_probe_boots(
+    tmp_path: Path, fake_qemu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.boot import qemu
+
+    ok = BOOT + "KTRACK-BOOT-OK\nKTRACK-TESTS-DONE rc=0\n"
+    (tmp_path / "console.txt").write_text(ok)
+    monkeypatch.setenv("FAKE_QEMU_CONSOLE", str(tmp_path / "console.txt"))
+    monkeypatch.setattr(qemu, "kvm_usable", lambda: False)
+    assert qemu.probe_kvm(tmp_path / "bzImage", X86, work=tmp_path / "p1") is False
+    monkeypatch.setattr(qemu, "kvm_usable", lambda: True)
+    assert qemu.probe_kvm(tmp_path / "bzImage", X86, work=tmp_path / "p2") is True
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[argv.index("-accel") + 1] == "kvm"
+    # a KVM guest that crawls (no marker before the probe's timeout) means TCG
+    (tmp_path / "console.txt").write_text(BOOT)
+    monkeypatch.setenv("FAKE_QEMU_SLEEP", "30")
+    boot, _ = qemu.boot_and_test(
+        tmp_path / "bzImage", X86, None, work=tmp_path / "w", log=tmp_path / "l",
+        timeout=3, accel="auto", sandbox_mode=SandboxMode.NONE,
+    )  # fmt: skip
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[argv.index("-accel") + 1] == "tcg"

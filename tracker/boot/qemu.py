@@ -110,6 +110,17 @@ def kvm_usable() -> bool:
     return True
 
 
+def probe_kvm(image: Path, target: Target, *, work: Path, timeout: float = 15.0) -> bool:
+    """Whether KVM boots ``image`` to the boot marker within ``timeout`` (it opens /dev/kvm
+    but crawls on some hosts). Slow when it fails: callers keep the answer for the run."""
+    if not kvm_usable():
+        return False
+    boot, _ = boot_and_test(
+        image, target, None, work=work, log=work / "kvm-probe.log", timeout=timeout, accel="kvm"
+    )
+    return boot.status in (Status.PASS, Status.WARN)
+
+
 def run_qemu(
     argv: list[str], *, work: Path, log: Path, timeout: float, mode: sandbox.SandboxMode
 ) -> tuple[str, bool, int | None]:
@@ -149,8 +160,14 @@ def boot_and_test(
     accel: str = "tcg",
     sandbox_mode: sandbox.SandboxMode | None = None,
 ) -> tuple[Outcome, Outcome]:
-    """Boot ``image`` with a busybox initramfs holding ``tests``; (boot outcome, test outcome)."""
+    """Boot ``image`` with a busybox initramfs holding ``tests``; (boot outcome, test outcome).
+
+    ``accel``: "tcg" (default), "kvm", or "auto" (KVM when ``probe_kvm`` proves it works).
+    """
     work.mkdir(parents=True, exist_ok=True)
+    if accel == "auto":
+        probe = probe_kvm(image, target, work=work / "kvm-probe", timeout=min(15.0, timeout))
+        accel = "kvm" if probe else "tcg"
     try:
         machine = machine_for(target, accel=accel)
         proc.which(machine.binary)
