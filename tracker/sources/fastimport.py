@@ -1,6 +1,6 @@
 """Turn a tar stream into a ``git fast-import`` stream, refusing hostile members.
 
-Nothing here touches the disk: members are read from a tar stream (``tarfile`` in stream mode)
+Nothing here touches the disk: members are read from a tar stream (``tarstream.TarStream``)
 and written as blobs and one parentless commit to a binary writer (the stdin of fast-import).
 Every member name is checked before anything of it is written:
 
@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, BinaryIO
+from typing import IO
 
 from tracker.errors import UserError
+from tracker.sources.tarstream import TarStream
 
 CHUNK = 1 << 20
-TAR_BUFSIZE = 1 << 16  # tarfile's stream mode copies its whole buffer on every read: keep it small
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MODE_FILE, MODE_EXEC, MODE_LINK = "100644", "100755", "120000"
 MAX_LINK_HOPS = 40
@@ -215,8 +214,8 @@ class TarToFastImport:
         w(b"\n")
         return self.mark
 
-    def feed(self, tar: tarfile.TarFile) -> None:
-        """Write a blob for every member of ``tar`` (opened in stream mode ``r|``)."""
+    def feed(self, tar: TarStream) -> None:
+        """Write a blob for every member of the tar stream."""
         limits = self.limits
         for info in tar:
             self.members += 1
@@ -247,9 +246,7 @@ class TarToFastImport:
                     raise HostileTarball(
                         f"tarball holds more than {limits.max_bytes} bytes (at {info.name!r})"
                     )
-                fh = tar.extractfile(info)
-                assert fh is not None
-                mark = self._blob(_chunks(fh), info.size)
+                mark = self._blob(tar.chunks(info), info.size)
                 mode = MODE_EXEC if info.mode & 0o111 else MODE_FILE
                 self.entries[path] = (mode, mark)
             elif info.issym():
@@ -279,9 +276,9 @@ class TarToFastImport:
                 self.hardlinks += 1
             else:
                 kind = {
-                    tarfile.CHRTYPE: "character device",
-                    tarfile.BLKTYPE: "block device",
-                    tarfile.FIFOTYPE: "FIFO",
+                    b"3": "character device",
+                    b"4": "block device",
+                    b"6": "FIFO",
                 }.get(info.type, f"special member (type {info.type!r})")
                 raise HostileTarball(f"tarball member is a {kind}: {info.name!r}")
 
@@ -322,14 +319,6 @@ class TarToFastImport:
         )
 
 
-def _chunks(fh: IO[bytes]) -> Iterator[bytes]:
-    while block := fh.read(CHUNK):
-        yield block
-
-
-def open_tar_stream(fileobj: BinaryIO) -> tarfile.TarFile:
-    """``tarfile`` in stream mode over an uncompressed tar stream, with a large read buffer."""
-    try:
-        return tarfile.open(fileobj=fileobj, mode="r|", bufsize=TAR_BUFSIZE)
-    except tarfile.TarError as exc:
-        raise HostileTarball(f"not a tar stream: {exc}") from exc
+def open_tar_stream(fileobj: IO[bytes]) -> TarStream:
+    """The members of an uncompressed tar stream (see ``tarstream.py``)."""
+    return TarStream(fileobj)

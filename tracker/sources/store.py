@@ -23,7 +23,6 @@ import fnmatch
 import os
 import re
 import shutil
-import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -472,23 +471,23 @@ class ReleaseStore:
                         target=_feed, args=(src, dec.stdin, total, progress), daemon=True
                     )
                     feeder.start()
-                    reader = dec.stdout
+                    reader = open(dec.stdout.fileno(), "rb", buffering=FEED_CHUNK, closefd=False)  # noqa: SIM115
                 else:
                     reader = _CountingReader(src, total, progress)
                 assert fi.stdin is not None
                 writer = TarToFastImport(fi.stdin, strip=strip, limits=limits)
                 try:
-                    tar = open_tar_stream(reader)  # type: ignore[arg-type]
+                    tar = open_tar_stream(reader)  # type: ignore[arg-type]  # read() is enough
                     writer.feed(tar)
                 except HostileTarball as exc:
                     raise HostileTarball(f"{tarball.name}: {exc.message}") from exc
-                except (OSError, EOFError, ValueError, tarfile.TarError) as exc:
+                except (OSError, EOFError, ValueError) as exc:
                     if fi.poll() is not None:
                         raise self._fast_import_failed(log_path) from exc
                     raise UserError(f"{tarball}: not a readable tarball: {exc}") from exc
+                while reader.read(FEED_CHUNK):  # the zero padding after the end marker
+                    pass
                 if dec is not None:
-                    while reader.read(FEED_CHUNK):  # the zero padding after the end marker
-                        pass
                     rc = proc.stop(dec, timeout=60)
                     if feeder is not None:
                         feeder.join()
