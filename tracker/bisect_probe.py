@@ -41,6 +41,7 @@ class ProbeJob:
     target: str
     stage: str
     cache: ProbeCache
+    targets: tuple[str, ...] = ()  # the targets a culprit is recorded for (matrix cells)
 
 
 def parse_stage(stage: str) -> Stage:
@@ -68,11 +69,13 @@ def make_probe(
     series = load_series(vspec)
     chash = content_hash(vspec)
     git_dir = ReleaseStore.open(settings).git_dir()
-    label = target or "any"  # the apply stage is the same for every target
+    # the apply verdict is the same for every target: record it for each tracked one, so that
+    # every matrix cell of the pair finds it
+    targets = (target,) if target else tuple(manifest.track.targets) or ("any",)
     if target is None:
         target = manifest.track.targets[0] if manifest.track.targets else "x86_64:tinyconfig"
     if st is not Stage.APPLY:
-        label = target
+        targets = (target,)
     probe: Probe
     if st is Stage.APPLY:
         probe = apply_probe(git_dir, series, vspec.fuzz)
@@ -89,9 +92,10 @@ def make_probe(
         content_hash=chash,
         manifest=str(manifest.path),
         base=vspec.base,
-        target=label,
+        target=targets[0],
         stage=st.value,
         cache=cache,
+        targets=targets,
     )
 
 

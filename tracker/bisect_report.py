@@ -388,58 +388,65 @@ def render(result: BisectResult) -> list[str]:
 def store(
     db: Database, result: BisectResult, job: ProbeJob, good_version: str, bad_version: str
 ) -> int:
-    """Record one Culprit row per exact break (replacing an earlier bisect of the same pair)."""
+    """Record one Culprit row per exact break and target (replacing an earlier bisect of the
+    same pair); returns the number of rows."""
     from tracker.results.models import Culprit
 
     with db.session() as session:
         psv = _patchset_version(session, job)
         good = _release(session, good_version)
         bad = _release(session, bad_version)
-        session.execute(
-            delete(Culprit).where(
-                Culprit.patchset_version_id == psv,
-                Culprit.target == job.target,
-                Culprit.stage == result.stage,
-                Culprit.good_release_id == good,
-                Culprit.bad_release_id == bad,
-            )
-        )
         now = datetime.now(UTC)
         n = 0
-        for i, b in enumerate(result.breaks):
-            if b.commit is None:
-                continue
-            session.add(
-                Culprit(
-                    patchset_version_id=psv,
-                    target=job.target,
-                    stage=result.stage,
-                    good_release_id=good,
-                    bad_release_id=bad,
-                    commit=b.commit.hash,
-                    subject=b.commit.subject,
-                    author=b.commit.author,
-                    committed_at=b.commit.committed_at,
-                    detail={
-                        "break": i + 1,
-                        "of": len(result.breaks),
-                        "date": b.commit.authored_at.isoformat(),
-                        "merge": b.commit.is_merge,
-                        "files": list(b.files),
-                        "hunks": [h.to_json() for h in b.hunks],
-                        "excerpt": b.excerpt,
-                        "later": [c.to_json() for c in b.later],
-                        "via_merge": b.via_merge,
-                        "checks": result.checks,
-                        "commits": result.commits,
-                        "candidates": result.candidates,
-                        "notes": list(b.notes),
-                    },
-                    found_at=now,
+        for target in job.targets or (job.target,):
+            session.execute(
+                delete(Culprit).where(
+                    Culprit.patchset_version_id == psv,
+                    Culprit.target == target,
+                    Culprit.stage == result.stage,
+                    Culprit.good_release_id == good,
+                    Culprit.bad_release_id == bad,
                 )
             )
-            n += 1
+            for i, b in enumerate(result.breaks):
+                if b.commit is None:
+                    continue
+                session.add(
+                    Culprit(
+                        patchset_version_id=psv,
+                        target=target,
+                        stage=result.stage,
+                        good_release_id=good,
+                        bad_release_id=bad,
+                        commit=b.commit.hash,
+                        subject=b.commit.subject,
+                        author=b.commit.author,
+                        committed_at=b.commit.committed_at,
+                        detail=_detail(result, b, i),
+                        found_at=now,
+                    )
+                )
+                n += 1
         return n
+
+
+def _detail(result: BisectResult, b: Break, i: int) -> dict[str, Any]:
+    assert b.commit is not None
+    return {
+        "break": i + 1,
+        "of": len(result.breaks),
+        "date": b.commit.authored_at.isoformat(),
+        "merge": b.commit.is_merge,
+        "files": list(b.files),
+        "hunks": [h.to_json() for h in b.hunks],
+        "excerpt": b.excerpt,
+        "later": [c.to_json() for c in b.later],
+        "via_merge": b.via_merge,
+        "checks": result.checks,
+        "commits": result.commits,
+        "candidates": result.candidates,
+        "notes": list(b.notes),
+    }
 
 
 def _patchset_version(session: Session, job: ProbeJob) -> int:
@@ -509,3 +516,45 @@ def culprit_json(row: Culprit) -> dict[str, Any]:
         "files": detail.get("files", []),
         "hunks": detail.get("hunks", []),
     }
+
+
+def culprits_for_check(
+    db: Database, patchset: str, version: str, kernel: str, stage: str = "apply"
+) -> list[dict[str, Any]]:
+    """The culprits recorded for a failing ``ktrack check PATCHSET@VERSION KERNEL``: those of the
+    newest bisected bad release at or before ``kernel`` (a later release fails for the same
+    reason), one per commit, as ``culprit_json`` dicts with a ``line`` for the terminal."""
+    from tracker.results.models import Culprit, KernelRelease, Patchset, PatchsetVersion
+    from tracker.versions import KernelVersion
+
+    want = KernelVersion.try_parse(kernel)
+    if want is None:
+        return []
+    with db.session() as session:
+        rows = session.execute(
+            select(Culprit, KernelRelease.version)
+            .join(PatchsetVersion, Culprit.patchset_version_id == PatchsetVersion.id)
+            .join(Patchset, PatchsetVersion.patchset_id == Patchset.id)
+            .join(KernelRelease, Culprit.bad_release_id == KernelRelease.id)
+            .where(
+                Patchset.name == patchset,
+                PatchsetVersion.version == version,
+                Culprit.stage == stage,
+            )
+        ).all()
+        best: tuple[Any, str] | None = None
+        for _row, bad in rows:
+            kv = KernelVersion.try_parse(bad)
+            if kv is not None and kv <= want and (best is None or kv > best[0]):
+                best = (kv, bad)
+        if best is None:
+            return []
+        out: dict[str, dict[str, Any]] = {}
+        for row, bad in rows:
+            if bad == best[1] and row.commit not in out:
+                out[row.commit] = {
+                    **culprit_json(row),
+                    "bad_release": bad,
+                    "line": culprit_line(row),
+                }
+        return sorted(out.values(), key=lambda d: d.get("date") or "")

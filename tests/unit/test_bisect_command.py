@@ -97,7 +97,11 @@ def test_bisect_command_names_both_culprits_and_stores_them(
     db = Database(f"sqlite:///{tmp_path / 'tracker.db'}")
     with db.session() as s:
         rows = s.scalars(select(Culprit).order_by(Culprit.id)).all()
-        assert [r.commit for r in rows] == [h.commits["culprit"], h.commits["culprit2"]]
+        # one row per break and tracked target (the matrix looks culprits up per target)
+        assert [(r.commit, r.target) for r in rows] == [
+            (h.commits["culprit"], "x86_64:tinyconfig"),
+            (h.commits["culprit2"], "x86_64:tinyconfig"),
+        ]
         assert rows[0].stage == "apply" and rows[0].subject.startswith("proc: rename")
         bad = s.scalars(select(KernelRelease).where(KernelRelease.version == "6.2")).one()
         found = culprits_for(s, rows[0].patchset_version_id, bad.id, "apply")
@@ -106,6 +110,18 @@ def test_bisect_command_names_both_culprits_and_stores_them(
             f"culprit {h.commits['culprit'][:12]} 'proc: rename"
         )
     db.dispose()
+
+    # ktrack check shows the recorded culprits next to the failure
+    rc = cli.main([*base, "check", "vx@0.2", "6.2", "--json"])
+    out = capsys.readouterr()
+    assert rc == 1, out.err
+    checked = json.loads(out.out)
+    assert [c["commit"] for c in checked["culprits"]] == [
+        h.commits["culprit"],
+        h.commits["culprit2"],
+    ]
+    rc = cli.main([*base, "check", "vx@0.2", "6.2"])
+    assert f"culprit {h.commits['culprit'][:12]}" in capsys.readouterr().out
 
     # a second bisect replaces the rows instead of piling them up; human output names the culprit
     rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.2"])

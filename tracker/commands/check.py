@@ -74,6 +74,11 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         close = getattr(tree, "close", None)
         if close is not None:
             close()
+    culprits: list[dict[str, object]] = []
+    if report.status is Status.FAIL and not args.tree:  # what `ktrack bisect` recorded
+        from tracker.bisect_report import culprits_for_check
+
+        culprits = culprits_for_check(ctx.db, manifest.name, spec.version, kernel)
     if args.json:
         doc = {
             "schema": "ktrack.check/1",
@@ -85,10 +90,14 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         body = report.to_json()
         body.pop("schema", None)
         doc.update(body)
+        if culprits:
+            doc["culprits"] = [{k: v for k, v in c.items() if k != "line"} for c in culprits]
         ctx.console.print_json(json.dumps(doc))
     else:
         from tracker.apply.render import print_report
 
         heading = f"{manifest.name} {spec.version} on {kernel} (fuzz {fuzz})"
         print_report(ctx.console, report, heading=heading)
+        for c in culprits:
+            ctx.console.print(f"{c['line']} (bisected at {c['bad_release']})", markup=False)
     return 1 if report.status is Status.FAIL else 0
