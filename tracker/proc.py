@@ -92,8 +92,11 @@ def _pump(
         chunks.append(block)
         if log is not None:
             with lock:
-                log.write(block)
-                log.flush()
+                try:
+                    log.write(block)
+                    log.flush()
+                except (ValueError, OSError):  # log closed after an interruption, or disk full
+                    log = None
 
 
 def run(
@@ -172,6 +175,8 @@ def run(
             ) from exc
         except BaseException:
             _kill_group(proc)
+            for t in pumps:  # let the log take the last output before it is closed
+                t.join(timeout=5)
             raise
         for t in pumps:
             t.join()

@@ -67,10 +67,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def main(args: argparse.Namespace, ctx: Context) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -78,7 +74,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from tracker.pipeline.plan import plan
     from tracker.vocab import Stage, Status
 
-    signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGTERM, executors.interrupt_once)
+    signal.signal(signal.SIGINT, executors.interrupt_once)
     settings = ctx.settings
     db = ctx.db
     stages = Stage.parse_list(args.stages)

@@ -187,38 +187,26 @@ class _Track:
     publishes: int = 0
 
 
-def _finished(session: Any, run_id: int, keys: Sequence[str]) -> dict[str, tuple[Job, bool]]:
-    """Jobs this run has a result for: computed by it, or reused from an earlier run."""
+def _collect(session: Any, run_id: int, keys: Sequence[str]) -> dict[str, tuple[Job, bool]]:
+    """The jobs among ``keys`` this run has a result for, each linked to the run: those it
+    computed (any status), and those any other run finished with a verdict (reused)."""
     out: dict[str, tuple[Job, bool]] = {}
     for i in range(0, len(keys), 500):
-        rows = session.execute(
-            select(Job, RunJob.reused)
-            .join(RunJob, (RunJob.job_id == Job.id) & (RunJob.run_id == run_id))
-            .where(
-                Job.key.in_(keys[i : i + 500]),
-                Job.finished.is_(True),
-                or_(RunJob.reused.is_(True), Job.run_id == run_id),
-            )
-        )
-        for job, reused in rows:
-            out[job.key] = (job, bool(reused))
-    return out
-
-
-def _reuse_finished(session: Any, run_id: int, keys: Sequence[str]) -> dict[str, Job]:
-    """Link every job finished by an earlier run with a verdict to this run, as reused."""
-    out: dict[str, Job] = {}
-    for i in range(0, len(keys), 500):
-        for job in session.scalars(
+        rows = session.scalars(
             select(Job).where(
                 Job.key.in_(keys[i : i + 500]),
                 Job.finished.is_(True),
-                Job.status != Status.ERROR.value,
+                or_(Job.run_id == run_id, Job.status != Status.ERROR.value),
             )
-        ):
-            if session.get(RunJob, (run_id, job.id)) is None:
-                session.add(RunJob(run_id=run_id, job_id=job.id, reused=True))
-            out[job.key] = job
+        )
+        for job in rows:
+            reused = job.run_id != run_id
+            link = session.get(RunJob, (run_id, job.id))
+            if link is None:
+                session.add(RunJob(run_id=run_id, job_id=job.id, reused=reused))
+            elif link.reused != reused:
+                link.reused = reused
+            out[job.key] = (job, reused)
     return out
 
 
@@ -268,9 +256,8 @@ def run_celery(
     for spec in jobs:
         track.setdefault(spec.key, _Track(spec, queue_for(spec)))
     with db.session() as s:
-        reused = _reuse_finished(s, run_id, list(track))
-        for key, job in reused.items():
-            on_done(_done(track.pop(key).spec, job, True))
+        for key, (job, reused) in _collect(s, run_id, list(track)).items():
+            on_done(_done(track.pop(key).spec, job, reused))
     if not _publish_all(app, list(track.values()), run_id):
         info("ktrack: the broker is not answering; publishing when it is back")
     db_away = False
@@ -278,7 +265,7 @@ def run_celery(
         time.sleep(poll)
         try:
             with db.session() as s:
-                finished = _finished(s, run_id, list(track))
+                finished = _collect(s, run_id, list(track))
                 held = claims.claims(s, [k for k in track if k not in finished])
         except InfraError as exc:
             if not db_away:

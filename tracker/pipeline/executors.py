@@ -7,26 +7,27 @@ lock, reuses a finished result, or runs the stages and records each one as it co
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
+import queue
 import shutil
 import signal
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from tracker.config import Settings
-from tracker.errors import InfraError, UserError
+from tracker.errors import InfraError, KtrackError
 from tracker.pipeline import record
 from tracker.pipeline.locks import file_lock, is_locked
 from tracker.pipeline.plan import JobSpec
 from tracker.pipeline.stages import JobState, run_stages
 from tracker.results import artifacts
 from tracker.results.db import Database
-from tracker.vocab import Stage, Status
+from tracker.vocab import Status
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,6 @@ def execute_job(
         previous_env = os.environ.get(WORK_ENV)
         os.environ[WORK_ENV] = str(work)  # inherited by make, QEMU...: the janitor finds orphans
         interrupted: str | None = None
-        current = Stage(spec.stages[0]) if spec.stages else Stage.APPLY
         stages = run_stages(state)
         try:
             while True:
@@ -136,7 +136,6 @@ def execute_job(
                     stage, outcome = next(stages)
                 except StopIteration:
                     break
-                current = stage
                 duration = time.monotonic() - t0
                 try:
                     log_hash, excerpt = _store_log(settings, outcome.log)
@@ -166,7 +165,8 @@ def execute_job(
                         log_excerpt=excerpt,
                     )
         except BaseException as exc:
-            interrupted = f"interrupted during {current.value} ({type(exc).__name__})"
+            current = state.current.value if state.current else "setup"
+            interrupted = f"interrupted during {current} ({type(exc).__name__})"
             raise
         finally:
             stages.close()
@@ -194,16 +194,18 @@ def execute_job(
 
 
 # --- process pool -----------------------------------------------------------------------------
+#
+# A small explicit pool rather than concurrent.futures: on Ctrl-C or SIGTERM every worker must
+# mark its job interrupted and kill its children, and the parent must then return promptly;
+# ProcessPoolExecutor can hang when its workers are interrupted.
 
-_WORKER: dict[str, object] = {}
 
-
-def _worker_init(settings: Settings) -> None:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    _term_with_parent()
-    _WORKER["settings"] = settings
-    _WORKER["db"] = Database(settings.db_url, migrate=False)
+def interrupt_once(signum: int, frame: object) -> None:
+    """Signal handler: raise KeyboardInterrupt once, then ignore further SIGINT/SIGTERM so that
+    the cleanup it starts (killing children, recording the interruption) is not cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _term_with_parent() -> None:
@@ -215,19 +217,29 @@ def _term_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:  # the parent died before the prctl took effect
-        raise KeyboardInterrupt("parent died")
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _worker_job(spec: JobSpec, run_id: int | None) -> JobDone:
-    settings = _WORKER["settings"]
-    db = _WORKER["db"]
-    assert isinstance(settings, Settings) and isinstance(db, Database)
-    return execute_job(settings, db, spec, run_id)
+def _worker_main(
+    settings: Settings, tasks: mp.Queue, results: mp.Queue, run_id: int | None
+) -> None:
+    signal.signal(signal.SIGINT, interrupt_once)
+    signal.signal(signal.SIGTERM, interrupt_once)
+    _term_with_parent()
+    try:
+        if os.getppid() == 1:  # the parent died before the prctl took effect
+            return
+        db = Database(settings.db_url, migrate=False)
+        while True:
+            spec = tasks.get()
+            if spec is None:
+                break
+            try:
+                results.put(("done", execute_job(settings, db, spec, run_id)))
+            except KtrackError as exc:
+                results.put(("error", f"{spec.label}: {exc}"))
+        db.dispose()
+    except KeyboardInterrupt:
+        pass
 
 
 Callback = Callable[[JobDone], None]
@@ -248,32 +260,68 @@ def run_local(
     on_done: Callback,
     workers: int,
 ) -> None:
-    if workers <= 1 or len(jobs) <= 1:
+    """Run ``jobs`` on ``workers`` processes; ``on_done`` is called in this process as each ends."""
+    workers = min(workers, len(jobs))
+    if workers <= 1:
         run_inline(settings, db, jobs, run_id, on_done)
         return
     db.dispose()
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_worker_init, initargs=(settings,)
-    ) as pool:
-        pending: set[Future[JobDone]] = {pool.submit(_worker_job, spec, run_id) for spec in jobs}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    on_done(fut.result())
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            # interrupt the workers: each marks its job interrupted and kills its children
-            for process in list(getattr(pool, "_processes", {}).values()):
-                with contextlib.suppress(OSError):
-                    process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    ctx = mp.get_context("fork")
+    tasks: mp.Queue = ctx.Queue()
+    results: mp.Queue = ctx.Queue()
+    for spec in jobs:
+        tasks.put(spec)
+    for _ in range(workers):
+        tasks.put(None)
+    procs = [
+        ctx.Process(target=_worker_main, args=(settings, tasks, results, run_id), daemon=False)
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    remaining = len(jobs)
+    try:
+        while remaining:
+            try:
+                kind, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    raise InfraError("every local worker exited before the run was done") from None
+                continue
+            remaining -= 1
+            if kind == "done":
+                on_done(payload)
+            else:
+                raise InfraError(str(payload))
+    except BaseException:
+        # interrupt the workers: each marks its job interrupted and kills its children
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for p in procs:
+            p.join(timeout=max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+        raise
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+        tasks.cancel_join_thread()
+        results.cancel_join_thread()
 
 
 def default_workers(settings: Settings) -> int:
     return settings.jobs or os.cpu_count() or 1
 
 
-__all__ = ["JobDone", "execute_job", "run_inline", "run_local", "clean_stale_work", "UserError"]
+__all__ = [
+    "JobDone",
+    "execute_job",
+    "run_inline",
+    "run_local",
+    "clean_stale_work",
+    "interrupt_once",
+]

@@ -36,6 +36,7 @@ class JobState:
     out: Path | None = None
     image: Path | None = None
     boot_outcomes: tuple[Outcome, Outcome] | None = None
+    current: Stage | None = None  # the stage running now (what an interruption reports)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def log(self, stage: Stage) -> Path:
@@ -212,6 +213,7 @@ def run_stages(state: JobState) -> Generator[tuple[Stage, Outcome], None, None]:
         if not proceed:
             yield stage, Outcome(Status.SKIP, "an earlier stage did not pass")
             continue
+        state.current = stage
         try:
             outcome = STAGE_FUNCS[stage](state)
         except InfraError as exc:
