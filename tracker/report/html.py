@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from tracker.report.data import ReportData
 from tracker.report.matrix import Matrix, Row
 from tracker.report.ranges import ALL_TARGETS, Range, compute_ranges, dkms_conf
-from tracker.results.queries import JobRow, PatchRow, version_key
+from tracker.results.queries import JobRow, PatchRow, StageRow, version_key
 from tracker.vocab import HunkClass, Stage, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -35,6 +35,9 @@ ABBR = {
     Stage.BOOT: "bt",
     Stage.TEST: "ts",
 }
+HUNK_CLASSES = {h.value: h for h in HunkClass}
+FAILING_CLASSES = {h.value for h in HunkClass if h.is_failure}
+HUNK_CLS = {h.value: CLS[h.status().value] for h in HunkClass}
 TITLE_WIDTH = 90
 DRIFT_COLUMNS = 12
 
@@ -52,10 +55,7 @@ def _env() -> Environment:
 
 def hunk_cls(klass: str | None) -> str:
     """Badge class for a hunk, file or patch class."""
-    try:
-        return CLS[HunkClass(klass or "").status().value]
-    except ValueError:
-        return "k"
+    return HUNK_CLS.get(klass or "", "k")
 
 
 def _short(text: str, width: int = TITLE_WIDTH) -> str:
@@ -86,6 +86,9 @@ class HtmlWriter:
         }
         self.script_src = f"'sha256-{digest}'"
         self.ranges = compute_ranges(data.matrix)
+        self._jobs_by_psv: dict[int, list[JobRow]] = {}
+        for job in data.matrix.jobs.values():
+            self._jobs_by_psv.setdefault(job.psv_id, []).append(job)
 
     # -- the matrix page --------------------------------------------------------------------
     def _tables(self, m: Matrix) -> list[dict[str, Any]]:
@@ -174,6 +177,8 @@ class HtmlWriter:
         ran = {s.stage for s in stages}
         wanted = [s.strip() for s in job.stages.split(",") if s.strip()]
         not_run = [n for n in wanted if n not in {s.value for s in ran}]
+        patches = self.data.patches.get(job.id, [])
+        apply_patches, clean = self._apply_detail(stages, patches)
         tpl = self.env.get_template("cell.html.j2")
         return tpl.render(
             **self.common,
@@ -181,9 +186,29 @@ class HtmlWriter:
             job=job,
             stages=stages,
             not_run=not_run,
-            patches=self.data.patches.get(job.id, []),
+            patches=patches,
+            patch_rows=_patch_rows(patches),
+            apply_patches=apply_patches,
+            clean_patches=clean,
             culprits=self.data.culprits_for(job),
         )
+
+    @staticmethod
+    def _apply_detail(
+        stages: list[StageRow], patches: list[PatchRow]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The apply detail's patches worth showing hunk by hunk (not clean), and how many are
+        clean. When the patch rows say every patch is clean the detail is not even decoded."""
+        apply = next((s for s in stages if s.stage is Stage.APPLY), None)
+        if apply is None:
+            return [], 0
+        if patches and all(p.klass == HunkClass.CLEAN.value for p in patches):
+            return [], len(patches)
+        entries = apply.detail.get("patches")
+        if not isinstance(entries, list):
+            return [], 0
+        shown = [p for p in entries if isinstance(p, dict) and p.get("class") != "clean"]
+        return shown, len(entries) - len(shown)
 
     # -- one page per patch set version -----------------------------------------------------
     def patchset(self, row: Row) -> str:
@@ -224,6 +249,23 @@ class HtmlWriter:
         for j in sorted(jobs, key=lambda j: (not patches.get(j.id), targets.index(j.target))):
             by_rel.setdefault(j.release, j)
         return [by_rel[v] for v in sorted(by_rel, key=version_key)]
+
+
+def _patch_rows(patches: list[PatchRow]) -> Markup:
+    """The cell page's patch table rows (built here, not in Jinja: 10,000 pages add up).
+    Every value from the database goes through ``escape``."""
+    out = []
+    for p in patches:
+        dep = (
+            '<span class="muted">may depend on a failed patch</span>' if p.depends_on_failed else ""
+        )
+        out.append(
+            f'<tr><td>{p.position}</td><td class="pname">{escape(p.name)}</td>'
+            f'<td><span class="badge {hunk_cls(p.klass)}">{escape(p.klass)}</span></td>'
+            f"<td>{p.hunks}</td><td>{p.hunks_failed}</td><td>{p.max_fuzz}</td>"
+            f"<td>{p.total_offset}</td><td>{dep}</td></tr>\n"
+        )
+    return Markup("".join(out))  # noqa: S704 - every database value above is escaped
 
 
 def _timeline(jobs: list[JobRow], releases: list[str], targets: list[str]) -> dict[str, Any]:
@@ -269,7 +311,7 @@ def _drift(apply_jobs: list[JobRow], patches: dict[int, list[PatchRow]]) -> dict
             continue
         offset = sum(abs(p.total_offset) for p in rows)
         fuzz = max((p.max_fuzz for p in rows), default=0)
-        failed = sum(1 for p in rows if HunkClass(p.klass).is_failure) if _known(rows) else 0
+        failed = sum(1 for p in rows if p.klass in FAILING_CLASSES)
         pts.append((i, j.release, offset, fuzz, failed))
     if not pts:
         return {"points": []}
@@ -300,10 +342,6 @@ def _drift(apply_jobs: list[JobRow], patches: dict[int, list[PatchRow]]) -> dict
     }
 
 
-def _known(rows: list[PatchRow]) -> bool:
-    return all(p.klass in {h.value for h in HunkClass} for p in rows)
-
-
 @dataclass(frozen=True)
 class DriftWarning:
     patch: str
@@ -321,7 +359,7 @@ def drift_warnings(
     out: list[DriftWarning] = []
     for name, hist in history.items():
         rel, last = hist[-1]
-        if last.klass not in {h.value for h in HunkClass} or HunkClass(last.klass).is_failure:
+        if last.klass not in HUNK_CLASSES or last.klass in FAILING_CLASSES:
             continue
         if last.max_fuzz:
             out.append(DriftWarning(name, f"applies on {rel} only with fuzz {last.max_fuzz}"))

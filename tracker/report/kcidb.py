@@ -95,6 +95,14 @@ def kcidb_report(
     m = data.matrix
     bases = {**data.homepages, **(patch_url_base or {})}
     checkouts: dict[str, dict[str, Any]] = {}
+    urls: dict[tuple[str, str], str] = {}
+
+    def url_of(patchset: str, row_name: str, patch: str) -> str:
+        key = (row_name, patch)
+        if key not in urls:
+            urls[key] = _patch_url(bases.get(patchset), row_name, patch)
+        return urls[key]
+
     builds: list[dict[str, Any]] = []
     tests: list[dict[str, Any]] = []
     for row, rel, target, cell in m.iter_cells():
@@ -120,8 +128,9 @@ def kcidb_report(
             }
             _put(co, "start_time", _time(job, apply))
             checkouts[checkout_id] = co
-        entries = _patch_entries(apply)
-        if "patchset_files" not in co:
+        need_files, need_hash = "patchset_files" not in co, "patchset_hash" not in co
+        entries = _patch_entries(apply) if (need_files or need_hash) else []
+        if need_files:
             names = [str(p.get("name", "")) for p in entries] or [
                 p.name for p in data.patches.get(cell.job_id, [])
             ]
@@ -129,7 +138,7 @@ def kcidb_report(
                 co["patchset_files"] = [
                     {
                         "name": _resource_name(n),
-                        "url": _patch_url(bases.get(row.patchset), row.name, n),
+                        "url": url_of(row.patchset, row.name, n),
                     }
                     for n in names
                 ]

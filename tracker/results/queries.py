@@ -7,12 +7,14 @@ Versions are ordered in Python with :class:`~tracker.versions.KernelVersion`, ne
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from tracker.results.models import (
@@ -33,19 +35,29 @@ from tracker.vocab import Stage, Status
 _CHUNK = 500  # ids per IN (...) list: SQLite allows 999 parameters
 
 
+_STATUSES = {s.value: s for s in Status}
+_STAGES = {s.value: s for s in Stage}
+
+
 def parse_status(text: str | None) -> Status:
     """A stored status string as the enum; unknown or empty reads as ``skip``."""
-    try:
-        return Status(text) if text else Status.SKIP
-    except ValueError:
-        return Status.SKIP
+    return _STATUSES.get(text or "", Status.SKIP)
 
 
 def parse_stage(text: str | None) -> Stage | None:
+    return _STAGES.get(text or "")
+
+
+def _decode(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if not raw or raw in ("{}", "null"):
+        return {}
     try:
-        return Stage(text) if text else None
+        value = json.loads(raw)
     except ValueError:
-        return None
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def one_line(text: str | None, width: int = 160) -> str:
@@ -114,15 +126,21 @@ class JobRow:
 
 @dataclass(frozen=True)
 class StageRow:
+    """A stage result; its JSON ``detail`` is decoded on first use (reports skip most of them)."""
+
     job_id: int
     stage: Stage
     status: Status
     summary: str
-    detail: dict[str, Any]
+    raw_detail: str | dict[str, Any] | None
     started_at: datetime | None
     duration: float | None
     log_hash: str | None
     log_excerpt: str | None
+
+    @cached_property
+    def detail(self) -> dict[str, Any]:
+        return _decode(self.raw_detail)
 
 
 @dataclass(frozen=True)
@@ -302,7 +320,7 @@ def stage_results(session: Session, job_ids: Sequence[int]) -> dict[int, list[St
         StageResult.stage,
         StageResult.status,
         StageResult.summary,
-        StageResult.detail,
+        cast(StageResult.detail, Text),
         StageResult.started_at,
         StageResult.duration,
         StageResult.log_hash,
@@ -319,7 +337,7 @@ def stage_results(session: Session, job_ids: Sequence[int]) -> dict[int, list[St
                     stage=stage,
                     status=parse_status(r[2]),
                     summary=(r[3] or "").strip(),
-                    detail=r[4] if isinstance(r[4], dict) else {},
+                    raw_detail=r[4],
                     started_at=_utc(r[5]),
                     duration=r[6],
                     log_hash=r[7],
