@@ -558,3 +558,33 @@ def culprits_for_check(
                     "line": culprit_line(row),
                 }
         return sorted(out.values(), key=lambda d: d.get("date") or "")
+
+
+def matrix_culprits(session: Session, matrix: Any) -> list[dict[str, Any]]:
+    """The recorded culprits of the matrix's failing cells (``tracker.report.matrix.Matrix``):
+    one entry per (cell, commit) with the cell's coordinates and a ``line`` for the terminal."""
+    from tracker.results.queries import culprits
+
+    known = culprits(session)
+    out: list[dict[str, Any]] = []
+    for row, rel, target, cell in matrix.iter_cells():
+        if not cell.is_break:
+            continue
+        for c in known.get((row.psv_id, target, rel.version), []):
+            out.append(
+                {
+                    "patchset": row.patchset,
+                    "patchset_version": row.version,
+                    "release": rel.version,
+                    "target": target,
+                    "stage": c.stage,
+                    "good_release": c.good_release,
+                    "commit": c.commit,
+                    "subject": c.subject,
+                    "author": c.author,
+                    "committed_at": c.committed_at.isoformat() if c.committed_at else None,
+                    "line": f"{row.name} {c.good_release}..{rel.version} [{target}]: culprit "
+                    f"{c.commit[:12]} {c.subject!r} ({c.author})",
+                }
+            )
+    return out

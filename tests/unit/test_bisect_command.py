@@ -259,3 +259,36 @@ def test_run_bisects_new_release_regressions(tmp_path: Path) -> None:
     with db.session() as s:
         assert [r.commit for r in s.scalars(select(Culprit))] == [h.commits["culprit"]]
     db.dispose()
+
+
+def test_run_regression_bisect_and_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ktrack run opens the regression; bisect_new_regressions (what run calls) names the
+    culprit; ktrack matrix shows it next to the failing cell."""
+    from tracker.bisect import bisect_new_regressions
+    from tracker.results import queries
+    from tracker.results.db import Database
+
+    base, h = _setup(tmp_path, scenario="rename")
+    assert h is not None
+    rc = cli.main(
+        [*base, "run", "--stages", "apply", "--executor", "inline", "--kernels", "6.1,6.2"]
+    )
+    capsys.readouterr()
+    assert rc == 0
+    settings = _settings(base)
+    db = Database(settings.db_url)
+    with db.session() as s:
+        new = [r for r in queries.regressions(s) if r.is_open]
+    assert [(r.last_good_release, r.first_bad_release) for r in new] == [("6.1", "6.2")]
+    done = bisect_new_regressions(settings, db, new)
+    assert done[0].result is not None and done[0].result.culprit == h.commits["culprit"]
+    db.dispose()
+
+    rc = cli.main([*base, "matrix", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert [(c["release"], c["commit"]) for c in doc["culprits"]] == [("6.2", h.commits["culprit"])]
+    rc = cli.main([*base, "matrix"])
+    assert f"culprit {h.commits['culprit'][:12]}" in capsys.readouterr().out

@@ -22,12 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
+    from tracker.bisect_report import matrix_culprits
     from tracker.report.matrix import build_matrix
 
     with ctx.db.session() as s:
         m = build_matrix(s, patchsets=args.patchset, run_id=args.run)
+        culprits = matrix_culprits(s, m)  # what `ktrack bisect` recorded for failing cells
     if args.json:
-        print(json.dumps(m.to_json(), indent=2))
+        doc = m.to_json()
+        if culprits:
+            doc["culprits"] = [{k: v for k, v in c.items() if k != "line"} for c in culprits]
+        print(json.dumps(doc, indent=2))
     elif args.markdown:
         from tracker.report.markdown import matrix_markdown
 
@@ -36,4 +41,6 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         from tracker.report.terminal import render_matrix
 
         render_matrix(m, ctx.console)
+        for c in culprits:
+            ctx.console.print(c["line"], markup=False)
     return EXIT_OK
