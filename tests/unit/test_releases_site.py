@@ -256,3 +256,24 @@ def test_git_feed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = config.load(kt.config, home=str(kt.home))
     assert ensure_release(settings, Database(settings.db_url), "6.1.1") == "v6.1.1"
     assert git(kt.store.git_dir(), "rev-list", "--count", "v6.2").strip() == "4"
+
+
+def test_two_fetches_of_one_release_download_once(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tracker import config
+    from tracker.releases.service import ensure_release
+    from tracker.results.db import Database
+
+    with serve(site) as (url, faults):
+        kt = Kt(tmp_path, _kernelorg(url), capsys)
+        assert kt("releases", "sync")[0] == 0
+        settings = config.load(kt.config, home=str(kt.home))
+        db = Database(settings.db_url)
+        with ThreadPoolExecutor(3) as pool:
+            refs = list(pool.map(lambda _: ensure_release(settings, db, "6.1"), range(3)))
+        assert refs == ["v6.1"] * 3
+        gets = [p for p, _ in faults.requests if p.endswith("linux-6.1.tar.xz")]
+        assert len(gets) == 1

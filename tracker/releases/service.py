@@ -18,7 +18,7 @@ from tracker.releases.release import Release
 from tracker.releases.sync import SyncSummary, upsert
 from tracker.results.db import Database
 from tracker.results.models import KernelRelease
-from tracker.sources.download import Downloader
+from tracker.sources.download import Downloader, file_lock
 from tracker.sources.store import ReleaseStore
 from tracker.versions import KernelVersion
 
@@ -190,6 +190,21 @@ def ensure_release(
     """
     warn = warn or _ignore
     kv = KernelVersion.parse(version)
+    _row(db, kv)  # UserError before any lock or download when the catalog lacks it
+    # one process at a time per release: the second finds it in the store when the first is done
+    with file_lock(settings.downloads / f".{kv}.lock"):
+        return _ensure(settings, db, kv, progress, warn, downloader, keep_download)
+
+
+def _ensure(
+    settings: Settings,
+    db: Database,
+    kv: KernelVersion,
+    progress: PhaseProgress | None,
+    warn: Warn,
+    downloader: Downloader | None,
+    keep_download: bool,
+) -> str:
     row = _row(db, kv)
     store = ReleaseStore.open(settings)
     for ref in (row.store_ref, kv.tag):
