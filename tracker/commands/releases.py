@@ -1,4 +1,17 @@
-"""``ktrack releases sync [--feed NAME]`` and ``ktrack releases list [--json]``."""
+"""``ktrack releases sync [--feed NAME]`` and ``ktrack releases list [--json]``.
+
+``releases list --json`` (schema ``ktrack.releases/1``), sorted by version::
+
+    {"schema": "ktrack.releases/1",
+     "releases": [{"version": "6.1.12", "series": "6.1", "moniker": "stable",
+                   "released": "2023-02-14T18:30:00+00:00" | null, "eol": false,
+                   "feed": "kernelorg", "source": "https://.../linux-6.1.12.tar.xz" | null,
+                   "signed": true, "sha256": "..." | null, "store_ref": "v6.1.12" | null,
+                   "in_store": true}]}
+
+``releases sync --json`` (schema ``ktrack.releases-sync/1``): feeds, found, added, updated,
+warnings.
+"""
 
 from __future__ import annotations
 
