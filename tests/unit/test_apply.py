@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
-from test_apply_differential import check_against_gnu
 
-from tracker.apply.check import check_series
-from tracker.apply.engine import patch_lines, split_lines
-from tracker.patchsets.diff import Series, hunk_from_lines, parse_patch
-from tracker.sources.tree import DirTree
-from tracker.vocab import HunkClass, Status
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without tests/**/__init__.py
+
+from test_apply_differential import check_against_gnu  # noqa: E402
+
+from tracker.apply.check import check_series  # noqa: E402
+from tracker.apply.engine import patch_lines, split_lines  # noqa: E402
+from tracker.patchsets.diff import Series, hunk_from_lines, parse_patch  # noqa: E402
+from tracker.sources.tree import DirTree  # noqa: E402
+from tracker.vocab import HunkClass, Status  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "patches"
 HAVE_PATCH = shutil.which("patch") is not None
