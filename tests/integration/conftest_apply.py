@@ -121,7 +121,8 @@ def debian_source(series: str) -> DebianSource:
         if _NETWORK.search(out):
             raise Unreachable(out.strip().splitlines()[-1])
         errors.append(f"{v}: {out.strip().splitlines()[-1] if out.strip() else res.returncode}")
-    raise Unreachable("no version of linux %s downloads: %s" % (series, "; ".join(errors)))
+    joined = "; ".join(errors)
+    raise NoDebSrc(f"apt reached the archive but no version of linux {series} downloads: {joined}")
 
 
 def stored_tree(src: DebianSource) -> Tree:
