@@ -30,9 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print ktrack.bisect/1 JSON")
     p.add_argument("--no-store", action="store_true", help="do not record the culprit")
     p.epilog = (
-        "examples:\n"
-        "  ktrack bisect vcontext@0.2 --good 6.1 --bad 6.2\n"
-        "  ktrack bisect vcontext --good 6.1 --bad 6.2 --stage build --json\n\n"
+        (p.epilog or "example:\n  ktrack bisect vcontext@0.2 --good 6.1 --bad 6.2")
+        + "\n  ktrack bisect vcontext --good 6.1 --bad 6.2 --stage build --json\n\n"
         "The release store must hold upstream history between the two releases "
         "(a feed of kind 'git').\n"
         "exit codes: 0 culprit found (or suspects listed), 2 bad input (reversed releases, "
