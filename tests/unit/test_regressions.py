@@ -99,6 +99,39 @@ def test_infrastructure_errors_and_unconfirmed_boot_failures_never_open(db):
     assert d2.new[0].stage == "boot"
 
 
+def test_boot_failure_retried_inside_the_stage_counts(db):
+    """The pipeline retries a failed boot in place and records both attempts in the detail."""
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r1 = w.run()
+        w.job(r1, a, "6.1", stage="boot", stages="apply,configure,build,boot")
+        w.job(
+            r1,
+            a,
+            "6.2",
+            status="fail",
+            stage="boot",
+            stages="apply,configure,build,boot",
+            attempts=1,
+            summary="hung",
+            detail={"attempts": ["fail/skip", "fail/skip"]},
+        )
+        w.job(
+            r1,
+            a,
+            "6.2",
+            status="fail",
+            stage="boot",
+            target=ARM,
+            attempts=1,
+            detail={"attempts": ["fail/skip"]},
+        )
+        w.job(r1, a, "6.1", target=ARM, stage="boot")
+        d = update_regressions(s, r1.id)
+    assert [(x.target, x.first_bad_release) for x in d.new] == [(X86, "6.2")]
+
+
 def test_never_passing_pair_is_no_regression(db):
     with db.session() as s:
         w = World(s)

@@ -190,6 +190,9 @@ class RegressionRow:
     def is_open(self) -> bool:
         return self.closed_run_id is None and self.closed_at is None
 
+    def __str__(self) -> str:
+        return f"{self.patchset}@{self.psv_version} {self.target} ({self.kind}): {self.summary}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

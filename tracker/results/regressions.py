@@ -17,13 +17,14 @@ Two kinds, both holding the target fixed:
     It closes when a later run sees it pass.
 
 Only verdicts count: ``error`` (our infrastructure failed) and ``skip`` never open or close
-anything. A ``boot`` or ``test`` failure counts only once it has been retried
-(``Job.attempts >= 2``); the first failure alone is unconfirmed.
+anything. A ``boot`` or ``test`` failure counts only once it has been retried: the boot stage
+retries in place and records ``detail["attempts"]`` (two entries), or the job ran twice
+(``Job.attempts >= 2``); a single failed boot alone is unconfirmed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,15 +41,36 @@ RETRIED_STAGES = (Stage.BOOT, Stage.TEST)
 CONFIRMING_ATTEMPTS = 2  # a boot or test failure is retried once before it counts
 
 
-def verdict(job: JobRow) -> bool | None:
-    """True when the job passes, False when it is broken, None when it gives no verdict."""
+def verdict(job: JobRow, retried: Container[int] = ()) -> bool | None:
+    """True when the job passes, False when it is broken, None when it gives no verdict.
+
+    A boot or test failure counts once retried: the job ran twice, or its stage says it booted
+    twice (``retried`` holds those job ids, see :func:`retried_jobs`).
+    """
     if job.status in (Status.PASS, Status.WARN):
         return True
     if job.status is Status.FAIL:
-        if job.furthest_stage in RETRIED_STAGES and job.attempts < CONFIRMING_ATTEMPTS:
+        if (
+            job.furthest_stage in RETRIED_STAGES
+            and job.attempts < CONFIRMING_ATTEMPTS
+            and job.id not in retried
+        ):
             return None
         return False
     return None  # error: our infrastructure, skip: nothing ran
+
+
+def retried_jobs(session: Session, jobs: Iterable[JobRow]) -> set[int]:
+    """Jobs whose boot or test failure was retried inside the stage (``detail.attempts``)."""
+    ids = [j.id for j in jobs if j.status is Status.FAIL and j.furthest_stage in RETRIED_STAGES]
+    out: set[int] = set()
+    for job_id, rows in queries.stage_results(session, ids).items():
+        for sr in rows:
+            if sr.stage in RETRIED_STAGES and sr.status is Status.FAIL:
+                attempts = sr.detail.get("attempts")
+                if isinstance(attempts, list) and len(attempts) >= CONFIRMING_ATTEMPTS:
+                    out.add(job_id)
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,11 +120,11 @@ def line_of(version: str) -> str:
     return "next" if v.is_next else "mainline"
 
 
-def release_breaks(jobs: Iterable[JobRow]) -> list[Break]:
+def release_breaks(jobs: Iterable[JobRow], retried: Container[int] = ()) -> list[Break]:
     """The current release regressions among the latest job per (psv, release, target)."""
     pairs: dict[tuple[int, str], list[JobRow]] = {}
     for j in queries.latest_per_cell(jobs).values():
-        if verdict(j) is not None:
+        if verdict(j, retried) is not None:
             pairs.setdefault((j.psv_id, j.target), []).append(j)
     out: list[Break] = []
     for (psv_id, target), rows in pairs.items():
@@ -111,17 +133,17 @@ def release_breaks(jobs: Iterable[JobRow]) -> list[Break]:
         for i, j in enumerate(rows):
             lines.setdefault(line_of(j.release), []).append(i)
         for line, idx in lines.items():
-            if verdict(rows[idx[-1]]) is not False:
+            if verdict(rows[idx[-1]], retried) is not False:
                 continue
             k = len(idx) - 1
-            while k > 0 and verdict(rows[idx[k - 1]]) is False:
+            while k > 0 and verdict(rows[idx[k - 1]], retried) is False:
                 k -= 1
             first_bad_i = idx[k]
             if k > 0:
                 before: JobRow | None = rows[idx[k - 1]]  # the line passed before its streak
             else:  # the whole line fails: compare with the release just below it
                 before = rows[first_bad_i - 1] if first_bad_i > 0 else None
-            if before is None or verdict(before) is not True:
+            if before is None or verdict(before, retried) is not True:
                 continue  # never passed, or the break continues from an older line
             first_bad = rows[first_bad_i]
             out.append(
@@ -170,10 +192,14 @@ def _runs_before(session: Session, run_id: int) -> list[int]:
     return sorted(ids)
 
 
-def run_breaks(session: Session, run_id: int) -> tuple[list[Break], set[tuple[int, int, str]]]:
+def run_breaks(
+    session: Session, run_id: int, retried: Container[int] | None = None
+) -> tuple[list[Break], set[tuple[int, int, str]]]:
     """Run regressions opened by ``run_id``, and the (psv, release, target) it saw passing."""
     runs = _runs_before(session, run_id)
     coverage = _run_coverage(session, runs)
+    if retried is None:
+        retried = retried_jobs(session, [j for rows in coverage.values() for j in rows])
     now = queries.latest_per_cell(coverage.get(run_id, []))
     previous: dict[tuple[int, int, str], JobRow] = {}
     for r in runs:
@@ -184,12 +210,12 @@ def run_breaks(session: Session, run_id: int) -> tuple[list[Break], set[tuple[in
     breaks: list[Break] = []
     passing: set[tuple[int, int, str]] = set()
     for k, j in now.items():
-        v = verdict(j)
+        v = verdict(j, retried)
         if v is True:
             passing.add(k)
             continue
         prev = previous.get(k)
-        if v is False and prev is not None and verdict(prev) is True and prev.id != j.id:
+        if v is False and prev is not None and verdict(prev, retried) is True and prev.id != j.id:
             breaks.append(
                 Break(
                     psv_id=j.psv_id,
@@ -208,8 +234,9 @@ def update_regressions(session: Session, run_id: int) -> RegressionDelta:
     """Open, keep and close regressions after run ``run_id``; call it at the end of every run."""
     now = datetime.now(UTC)
     jobs = queries.finished_jobs(session)
-    rel_breaks = {(b.psv_id, b.target, b.series): b for b in release_breaks(jobs)}
-    r_breaks, run_passing = run_breaks(session, run_id)
+    retried = retried_jobs(session, jobs)
+    rel_breaks = {(b.psv_id, b.target, b.series): b for b in release_breaks(jobs, retried)}
+    r_breaks, run_passing = run_breaks(session, run_id, retried)
     run_break_map = {(b.psv_id, b.first_bad.release_id, b.target): b for b in r_breaks}
 
     line_of_release: dict[int, str] = {
