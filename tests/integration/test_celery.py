@@ -8,13 +8,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_celery import (
-    Cluster,
-    check_exactly_once,
-    make_cluster,
-    seed_jobs,
-    start_run,
-)
+
+try:  # tests/ may be a package (tests.integration) or a plain folder on sys.path
+    from tests.integration.conftest_celery import (
+        Cluster,
+        check_exactly_once,
+        make_cluster,
+        seed_jobs,
+        start_run,
+    )
+except ModuleNotFoundError:
+    from conftest_celery import (
+        Cluster,
+        check_exactly_once,
+        make_cluster,
+        seed_jobs,
+        start_run,
+    )
 
 pytestmark = [pytest.mark.integration]
 

@@ -10,15 +10,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest_celery import (
-    Cluster,
-    TcpProxy,
-    check_exactly_once,
-    make_cluster,
-    seed_jobs,
-    start_run,
-    wait_until,
-)
+
+try:  # tests/ may be a package (tests.integration) or a plain folder on sys.path
+    from tests.integration.conftest_celery import (
+        Cluster,
+        TcpProxy,
+        check_exactly_once,
+        make_cluster,
+        seed_jobs,
+        start_run,
+        wait_until,
+    )
+except ModuleNotFoundError:
+    from conftest_celery import (
+        Cluster,
+        TcpProxy,
+        check_exactly_once,
+        make_cluster,
+        seed_jobs,
+        start_run,
+        wait_until,
+    )
 from sqlalchemy import select
 
 from tracker.results.db import Database
