@@ -292,3 +292,35 @@ def test_run_regression_bisect_and_matrix(
     assert [(c["release"], c["commit"]) for c in doc["culprits"]] == [("6.2", h.commits["culprit"])]
     rc = cli.main([*base, "matrix"])
     assert f"culprit {h.commits['culprit'][:12]}" in capsys.readouterr().out
+
+
+def test_git_feed_brings_the_history_bisect_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real flow: a git feed's tags are the releases; sync, run, then bisect the break."""
+    upstream = tmp_path / "linux.git"
+    h = build_history(upstream, seed=9, main_commits=300, side_branches=8, scenario="side")
+    series = tmp_path / "patches" / "vx" / "0.2"
+    series.mkdir(parents=True)
+    for name, text in h.patches:
+        (series / name).write_bytes(text)
+    (series / "series").write_text("".join(f"{n}\n" for n, _ in h.patches))
+    (series.parent / "patchset.toml").write_text(
+        'name = "vx"\nsummary = "s"\n\n[[versions]]\nversion = "0.2"\nbase = "6.1"\nformat = "quilt"\n'
+        'source = "0.2"\n\n[track]\nkernels = ">=6.1"\ntargets = ["x86_64:tinyconfig"]\n'
+    )
+    (tmp_path / "ktrack.toml").write_text(
+        f'[feeds.up]\nkind = "git"\nurl = "{upstream}"\ntags = "v6.*"\n\n'
+        f'[patchsets]\npaths = ["{tmp_path / "patches"}"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    base = ["--home", str(tmp_path / "data")]
+    assert cli.main([*base, "releases", "sync"]) == 0
+    assert cli.main([*base, "run", "--stages", "apply", "--executor", "inline"]) == 0
+    capsys.readouterr()
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.2", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["culprit"]["commit"] == h.commits["culprit"]  # a side-branch commit
+    assert doc["breaks"][0]["via_merge"]
