@@ -95,3 +95,48 @@ def test_hash_left_out_when_digests_unknown(tmp_path):
     kcidb_io.schema.V5_3.validate(doc)
     (co,) = doc["checkouts"]
     assert "patchset_hash" not in co and co["patchset_files"][0]["name"] == "x.patch"
+
+
+def _demo_patchset(root):
+    d = root / "demo"
+    (d / "1.0").mkdir(parents=True)
+    bodies = {
+        "0001-a.patch": b"--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n",
+        "0002-b.patch": b"--- a/g\n+++ b/g\n@@ -1 +1 @@\n-c\n+d\n",
+    }
+    for name, body in bodies.items():
+        (d / "1.0" / name).write_bytes(body)
+    (d / "1.0" / "series").write_text("# comment\n0001-a.patch\n\n0002-b.patch\n")
+    (d / "patchset.toml").write_text(
+        'name = "demo"\nsummary = "demo"\n\n[[versions]]\nversion = "1.0"\nbase = "6.1"\n'
+        'format = "quilt"\nsource = "1.0"\n\n[track]\nkernels = ">=6.1"\n'
+        'targets = ["x86_64:tinyconfig"]\n'
+    )
+    return [hashlib.sha256(b).hexdigest() for b in bodies.values()]
+
+
+def test_patchset_hash_from_the_patch_files_on_disk(tmp_path):
+    from tracker.patchsets.formats import content_hash
+    from tracker.patchsets.manifest import discover
+    from tracker.report.kcidb import digests_from_manifests
+
+    root = tmp_path / "patches"
+    expected = _demo_patchset(root)
+    (m,) = discover([root])
+    recorded = content_hash(m.versions[0])
+    got = digests_from_manifests([root], {("demo", "1.0"): recorded})
+    assert got == {("demo", "1.0"): expected}
+    # files changed since the run: their digests would not describe what ran
+    assert digests_from_manifests([root], {("demo", "1.0"): "0" * 64}) == {}
+
+    db = make_db(tmp_path)
+    with db.session() as s:
+        w = World(s)
+        psv = w.psv("demo", "1.0")
+        psv.content_hash = recorded
+        w.job(w.run(), psv, "6.1", status="pass", stage="apply", stages="apply")
+        data = load_report_data(s)
+    doc = kcidb_report(data, digests=got)
+    kcidb_io.schema.V5_3.validate(doc)
+    (co,) = doc["checkouts"]
+    assert co["patchset_hash"] == patchset_hash(expected)

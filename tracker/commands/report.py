@@ -26,7 +26,13 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     formats = parse_formats(args.format)
     with ctx.db.session() as s:
         written = write_report(
-            s, Path(args.out), formats, patchsets=args.patchset, run_id=args.run, progress=ctx.debug
+            s,
+            Path(args.out),
+            formats,
+            patchsets=args.patchset,
+            run_id=args.run,
+            progress=ctx.debug,
+            patchset_paths=ctx.settings.patchset_paths,
         )
     for w in written:
         ctx.console.print(f"{w.format}: {w.path}", markup=False)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tracker.report.matrix import Matrix, build_matrix
 from tracker.results import queries
-from tracker.results.models import Patchset
+from tracker.results.models import Patchset, PatchsetVersion
 from tracker.results.queries import CulpritRow, JobRow, PatchRow, RegressionRow, StageRow
 
 
@@ -22,6 +22,7 @@ class ReportData:
     culprits: dict[tuple[int, str, str], list[CulpritRow]]  # (psv, target, bad release)
     regressions: list[RegressionRow]
     homepages: dict[str, str]  # patch set name -> homepage
+    content_hashes: dict[tuple[str, str], str]  # (patch set, version) -> recorded content hash
 
     def culprits_for(self, job: JobRow) -> list[CulpritRow]:
         return self.culprits.get((job.psv_id, job.target, job.release), [])
@@ -41,6 +42,18 @@ def load_report_data(
         if home
     }
     psvs = {r.psv_id for r in m.rows}
+    hashes = {
+        (name, version): content
+        for pid, name, version, content in session.execute(
+            select(
+                PatchsetVersion.id,
+                Patchset.name,
+                PatchsetVersion.version,
+                PatchsetVersion.content_hash,
+            ).join(Patchset, PatchsetVersion.patchset_id == Patchset.id)
+        )
+        if pid in psvs
+    }
     return ReportData(
         matrix=m,
         stages=queries.stage_results(session, ids),
@@ -48,4 +61,5 @@ def load_report_data(
         culprits=queries.culprits(session),
         regressions=[r for r in queries.regressions(session) if r.psv_id in psvs],
         homepages=homepages,
+        content_hashes=hashes,
     )

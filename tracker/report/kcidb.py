@@ -15,7 +15,7 @@ than guessed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +45,42 @@ def patchset_hash(digests: Sequence[str]) -> str:
 
 def file_digests(paths: Iterable[Path]) -> list[str]:
     return [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths]
+
+
+def digests_from_manifests(
+    paths: Iterable[Path], wanted: Mapping[tuple[str, str], str]
+) -> dict[tuple[str, str], list[str]]:
+    """Per-patch sha256 digests for the patch set versions in ``wanted`` ((name, version) ->
+    recorded content hash), read from the patch sets on disk. A version whose files no longer
+    hash to what was recorded is left out: its digests would not describe what ran."""
+    from tracker.errors import UserError
+    from tracker.patchsets.formats import content_hash, raw_patches
+    from tracker.patchsets.manifest import discover
+
+    out: dict[tuple[str, str], list[str]] = {}
+    try:
+        manifests = discover(paths)
+    except (UserError, OSError):
+        return out
+    for m in manifests:
+        for v in m.versions:
+            key = (m.name, v.version)
+            if key not in wanted:
+                continue
+            try:
+                if content_hash(v) != wanted[key]:
+                    continue
+                digests = []
+                for raw in raw_patches(v):
+                    fh = raw.open()
+                    try:
+                        digests.append(hashlib.sha256(fh.read()).hexdigest())
+                    finally:
+                        fh.close()
+                out[key] = digests
+            except (UserError, OSError):
+                continue
+    return out
 
 
 def _path_part(text: str) -> str:
@@ -88,14 +124,20 @@ def _patch_url(base: str | None, row_name: str, patch: str) -> str:
 
 
 def kcidb_report(
-    data: ReportData, *, patch_url_base: dict[str, str] | None = None
+    data: ReportData,
+    *,
+    patch_url_base: Mapping[str, str] | None = None,
+    digests: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The report as one KCIDB v5 document. ``patch_url_base`` maps a patch set name to the URL
-    its patch files are published under (default: the patch set's homepage, else a ``urn:``)."""
+    its patch files are published under (default: the patch set's homepage, else a ``urn:``).
+    ``digests`` gives per-patch sha256 digests by (patch set, version) for when the apply detail
+    does not carry them (see :func:`digests_from_manifests`)."""
     m = data.matrix
     bases = {**data.homepages, **(patch_url_base or {})}
     checkouts: dict[str, dict[str, Any]] = {}
     urls: dict[tuple[str, str], str] = {}
+    digests_of = dict(digests or {})
 
     def url_of(patchset: str, row_name: str, patch: str) -> str:
         key = (row_name, patch)
@@ -142,13 +184,12 @@ def kcidb_report(
                     }
                     for n in names
                 ]
-        digests = [p.get("sha256") for p in entries]
-        if (
-            "patchset_hash" not in co
-            and entries
-            and all(isinstance(d, str) and len(d) == 64 for d in digests)
-        ):
-            co["patchset_hash"] = patchset_hash([str(d) for d in digests])
+        found = [p.get("sha256") for p in entries]
+        known = digests_of.get((row.patchset, row.version))
+        if need_hash and entries and all(isinstance(d, str) and len(d) == 64 for d in found):
+            co["patchset_hash"] = patchset_hash([str(d) for d in found])
+        elif need_hash and known:
+            co["patchset_hash"] = patchset_hash(list(known))
         if apply is not None and apply.status is not Status.ERROR:
             valid = apply.status in (Status.PASS, Status.WARN)
             co["valid"] = bool(co.get("valid", True)) and valid

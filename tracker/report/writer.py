@@ -45,7 +45,10 @@ def write_formats(
     formats: Sequence[str],
     *,
     progress: Callable[[str], None] | None = None,
+    patchset_paths: Sequence[Path] = (),
 ) -> list[Written]:
+    """Write ``formats`` under ``out``. ``patchset_paths`` (the folders of patch sets) lets the
+    KCIDB output hash the patch files when the apply results do not carry their digests."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -73,9 +76,11 @@ def write_formats(
                 p.write_text(summary_markdown(data), encoding="utf-8")
                 written.append(Written(fmt, p))
             elif fmt == "kcidb":
-                from tracker.report.kcidb import kcidb_report
+                from tracker.report.kcidb import digests_from_manifests, kcidb_report
 
-                written.append(Written(fmt, _dump(out / "kcidb.json", kcidb_report(data))))
+                digests = digests_from_manifests(patchset_paths, data.content_hashes)
+                doc = kcidb_report(data, digests=digests)
+                written.append(Written(fmt, _dump(out / "kcidb.json", doc)))
             elif fmt == "ranges":
                 from tracker.report.ranges import (
                     ALL_TARGETS,
@@ -105,7 +110,10 @@ def write_report(
     patchsets: Sequence[str] | None = None,
     run_id: int | None = None,
     progress: Callable[[str], None] | None = None,
+    patchset_paths: Sequence[Path] = (),
 ) -> list[Written]:
     """Read the results once and write each format under ``out_dir``."""
     data = load_report_data(session, patchsets=patchsets, run_id=run_id)
-    return write_formats(data, Path(out_dir), formats, progress=progress)
+    return write_formats(
+        data, Path(out_dir), formats, progress=progress, patchset_paths=patchset_paths
+    )
