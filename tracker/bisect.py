@@ -711,7 +711,11 @@ def bisect_patchset(
         },
     )
     if db is not None and store:
-        bisect_report.store(db, result, job, good_version, bad_version)
+        try:
+            stored = bisect_report.store(db, result, job, good_version, bad_version)
+            result = dataclasses.replace(result, extra={**result.extra, "stored": stored})
+        except UserError as exc:  # the answer stands; say why it was not recorded
+            result = dataclasses.replace(result, extra={**result.extra, "not_stored": str(exc)})
     return result
 
 

@@ -317,6 +317,16 @@ def break_json(b: Break) -> dict[str, Any]:
 
 
 def to_json(result: BisectResult) -> dict[str, Any]:
+    """The ``ktrack.bisect/1`` document.
+
+    ``culprit``: the first break's commit (``commit``, ``subject``, ``author``, ``date``,
+    ``committed_at``, ``merge``) or null when skipped commits left suspects; ``breaks``: one per
+    culprit, oldest first, each with ``files``, ``hunks`` (``patch``, ``path``, ``hunk``,
+    ``class``, ``expected_line``), ``excerpt`` (the culprit's diff at the conflict), ``later``
+    (commits that rewrote those lines since), ``via_merge``, ``suspects``, ``notes``; ``exact``;
+    ``commits`` in good..bad, ``candidates`` after narrowing to ``paths``, ``checks`` run and
+    every ``steps`` entry (``commit``, ``status``, ``role``); ``unexplained`` failing hunks.
+    """
     extra = result.extra
     first = result.breaks[0] if result.breaks else None
     return {
@@ -336,6 +346,7 @@ def to_json(result: BisectResult) -> dict[str, Any]:
         "steps": [s.to_json() for s in result.steps]
         + [s.to_json() for r in result.rounds[1:] for s in r.steps],
         "unexplained": [list(k) for k in extra.get("unexplained", [])],
+        "stored": extra.get("stored", 0),
     }
 
 

@@ -21,7 +21,7 @@ from bisect_history import (  # noqa: E402
 
 
 def _setup(
-    tmp_path: Path, *, scenario: str = "two", flat: bool = False
+    tmp_path: Path, *, scenario: str = "two", flat: bool = False, catalog: bool = True
 ) -> tuple[list[str], History | None]:
     home = tmp_path / "home"
     home.mkdir()
@@ -56,7 +56,7 @@ def _setup(
 
     db = Database(db_url)
     with db.session() as s:
-        for r in ("6.1", "6.1.1", "6.2"):
+        for r in ("6.1", "6.1.1", "6.2") if catalog else ():
             v = KernelVersion.parse(r)
             s.add(
                 KernelRelease(version=str(v), series=v.series, moniker=v.moniker.value, feed="test")
@@ -324,3 +324,16 @@ def test_git_feed_brings_the_history_bisect_needs(
     doc = json.loads(out.out)
     assert doc["culprit"]["commit"] == h.commits["culprit"]  # a side-branch commit
     assert doc["breaks"][0]["via_merge"]
+
+
+def test_a_culprit_outside_the_catalog_is_reported_not_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, h = _setup(tmp_path, scenario="rename", catalog=False)
+    assert h is not None
+    rc = cli.main([*base, "bisect", "vx@0.2", "--good", "6.1", "--bad", "6.2", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0
+    doc = json.loads(out.out)
+    assert doc["culprit"]["commit"] == h.commits["culprit"] and doc["stored"] == 0
+    assert "not in the catalog" in out.err and "releases sync" in out.err

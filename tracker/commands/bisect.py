@@ -59,4 +59,6 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for line in render(result):
             ctx.console.print(line, markup=False, highlight=False)
+    if "not_stored" in result.extra:
+        ctx.info(f"ktrack: warning: {result.extra['not_stored']}")
     return 0
