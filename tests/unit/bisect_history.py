@@ -27,6 +27,7 @@ from tracker.vocab import Status
 PROC = "fs/proc/base.c"
 UTIL = "mm/util.c"
 HEADER = "include/linux/proc_fs.h"
+PROC_MOVED = "fs/proc/pid_status.c"
 
 
 def _c_file(name: str, functions: list[str], churn: int) -> list[str]:
@@ -84,6 +85,11 @@ def rename_proc(tree: dict[str, list[str]]) -> None:
     """The breaking change: ``proc_pid_status`` becomes ``proc_pid_show_status``."""
     for path in (PROC, HEADER):
         tree[path] = [ln.replace("proc_pid_status(", "proc_pid_show_status(") for ln in tree[path]]
+
+
+def move_proc(tree: dict[str, list[str]]) -> None:
+    """The file the proc patch modifies moves away (``git mv``): a missing-file break."""
+    tree[PROC_MOVED] = tree.pop(PROC)
 
 
 def retouch_proc(tree: dict[str, list[str]]) -> None:
@@ -225,7 +231,8 @@ def build_history(
     ``rename``: a mainline commit renames the function the proc patch's hunk depends on, and a
     later commit rewrites the renamed line; ``evil-merge``: a merge whose resolution renames it;
     ``side``: the rename is a commit in a side branch, found through its merge; ``two``: the
-    rename breaks the proc patch and a later commit breaks the util patch.
+    rename breaks the proc patch and a later commit breaks the util patch; ``move``: the patched
+    file is renamed away (the patch then fails with ``missing-file``).
     """
     rng = random.Random(seed)
     b = Builder(rng)
@@ -266,7 +273,7 @@ def build_history(
                     roles["culprit"] = side
                     touched |= {PROC, HEADER}
                 elif rng.random() < 0.3 and not breaking_side:
-                    path = rng.choice(relevant)
+                    path = rng.choice([p for p in relevant if p in b.trees[side]])
                     side = b.harmless(side, path, ref=ref)
                     touched.add(path)
                 else:
@@ -302,7 +309,12 @@ def build_history(
                 author="Other Person <other@example.org>",
             )
             roles["culprit2"] = head
-        elif step >= later_at and "culprit" in roles and "later" not in roles:
+        elif due and scenario == "move":
+            head = b.changed(head, move_proc, "proc: move the status code to pid_status.c")
+            roles["culprit"] = head
+        elif (
+            step >= later_at and "culprit" in roles and "later" not in roles and scenario != "move"
+        ):
             head = b.changed(
                 head,
                 retouch_proc,
@@ -311,7 +323,7 @@ def build_history(
             )
             roles["later"] = head
         elif rng.random() < relevant_rate:
-            head = b.harmless(head, rng.choice(relevant))
+            head = b.harmless(head, rng.choice([p for p in relevant if p in b.trees[head]]))
         else:
             head = b.irrelevant(head)
         step += 1

@@ -28,6 +28,7 @@ from tracker.vocab import Status
 sys.path.insert(0, str(Path(__file__).parent))
 from bisect_history import (  # noqa: E402
     PROC,
+    PROC_MOVED,
     UTIL,
     GnuChecker,
     History,
@@ -304,3 +305,38 @@ def test_parse_diff_and_pick_by_expected_lines() -> None:
     assert near == [hunks[1]]
     by_text = bisect_report._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", want=("int y;",))])
     assert by_text == [hunks[1]]
+
+
+def test_a_file_moved_away_is_a_missing_file_break(tmp_path: Path) -> None:
+    h = build_history(
+        tmp_path / "move.git", seed=3, main_commits=400, side_branches=8, scenario="move"
+    )
+    result = _bisect(h)
+    assert result.culprit == h.commits["culprit"]
+    brk = result.breaks[0]
+    assert [(x.path, x.index, x.klass) for x in brk.hunks] == [(PROC, 0, "missing-file")]
+    assert f"{PROC}: renamed to {PROC_MOVED}" in brk.excerpt
+
+
+def test_real_apply_engine_agrees_on_every_scenario(
+    histories: dict[str, History], tmp_path: Path
+) -> None:
+    """The same searches with tracker.apply on store TreeViews instead of GNU patch."""
+    from tracker.bisect_probe import apply_probe
+    from tracker.patchsets.diff import Series, parse_patch
+
+    moved = build_history(
+        tmp_path / "move.git", seed=3, main_commits=300, side_branches=6, scenario="move"
+    )
+    for h in [*histories.values(), moved]:
+        series = Series("s", tuple(parse_patch(text, name=name) for name, text in h.patches))
+        result = find_breaks(
+            h.git_dir, "v6.1", "v6.2", ProbeCache(apply_probe(h.git_dir, series, 0))
+        )
+        result = bisect_report.describe(h.git_dir, result)
+        expected = [h.commits[k] for k in ("culprit", "culprit2") if k in h.commits]
+        assert [b.commit.hash if b.commit else None for b in result.breaks] == expected
+        if h is moved:
+            assert f"{PROC}: renamed to {PROC_MOVED}" in result.breaks[0].excerpt
+        else:
+            assert result.breaks[0].hunks[0].want  # the engine says what the hunk expected

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tracker import cli, proc
+from tracker.config import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bisect_history import (  # noqa: E402
@@ -102,7 +103,7 @@ def test_bisect_command_names_both_culprits_and_stores_them(
             (h.commits["culprit"], "x86_64:tinyconfig"),
             (h.commits["culprit2"], "x86_64:tinyconfig"),
         ]
-        assert rows[0].stage == "apply" and rows[0].subject.startswith("proc: rename")
+        assert rows[0].stage == "apply" and (rows[0].subject or "").startswith("proc: rename")
         bad = s.scalars(select(KernelRelease).where(KernelRelease.version == "6.2")).one()
         found = culprits_for(s, rows[0].patchset_version_id, bad.id, "apply")
         assert {r.commit for r in found} == {h.commits["culprit"], h.commits["culprit2"]}
@@ -171,7 +172,7 @@ def test_bisect_command_without_history_exits_2(
     assert "git" in err
 
 
-def _settings(base: list[str]):  # type: ignore[no-untyped-def]
+def _settings(base: list[str]) -> Settings:
     from tracker import config
 
     return config.load(Path(base[1]), home=base[3])
