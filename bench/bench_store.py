@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -68,10 +70,18 @@ def series_paths(debian_tarball: Path) -> list[str]:
     return list(seen)
 
 
+CPU: list[float] = []  # the CPU seconds of the last timed() call (ours and our children's)
+
+
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    """Wall seconds of ``fn()``; its CPU seconds (this process and every child) go to CPU."""
+    r0, c0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
     start = time.monotonic()
     fn()
-    return time.monotonic() - start
+    wall = time.monotonic() - start
+    r1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
+    CPU.append(c1 - c0 + (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+    return wall
 
 
 def main() -> int:
@@ -93,20 +103,20 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="store-", dir=REAL_CACHE / "bench"))
     try:
         tree = work / "tree"
-        t_tar, t_imp = [], []
+        t_tar: list[float] = []
+        t_imp: list[float] = []
+        cpu_tar: list[float] = []
+        cpu_imp: list[float] = []
+        untar = ["tar", "xf", str(SOURCES["6.1"]), "-C", str(tree)]
         for _ in range(args.repeat):
             drop(tree)
             tree.mkdir()
-            t_tar.append(
-                timed(
-                    lambda: subprocess.run(
-                        ["tar", "xf", str(SOURCES["6.1"]), "-C", str(tree)], check=True
-                    )
-                )
-            )
+            t_tar.append(timed(lambda: subprocess.run(untar, check=True)))
+            cpu_tar.append(CPU[-1])
             drop(work / "store.git")
             store = ReleaseStore(work / "store.git")
             t_imp.append(timed(lambda: store.import_tarball(v61, SOURCES["6.1"])))  # noqa: B023
+            cpu_imp.append(CPU[-1])
         tree = tree / "linux-source-6.1"
         d_tree = du(tree)
         d_store61 = du(store.path)
@@ -162,11 +172,19 @@ def main() -> int:
         )
         print(f"  read set: {source}; {len(wanted)} paths, {len(present)} in the 6.1 tree")
         print(
+            f"  CPU seconds (all processes): import {min(cpu_imp):.1f} / tar xf {min(cpu_tar):.1f}"
+            f" = {min(cpu_imp) / min(cpu_tar):.2f}; load average {os.getloadavg()[0]:.1f}"
+            f" on {os.cpu_count()} CPUs (wall ratios are only fair on an idle machine)"
+        )
+        print(
             json.dumps(
                 {
                     "schema": "ktrack.bench-store/1",
                     "tar_s": t_tar,
                     "import_s": t_imp,
+                    "tar_cpu_s": cpu_tar,
+                    "import_cpu_s": cpu_imp,
+                    "load": os.getloadavg()[0],
                     "import_612_s": t_imp612,
                     "tree_bytes": d_tree,
                     "store_61_bytes": d_store61,
