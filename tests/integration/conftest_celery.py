@@ -8,10 +8,12 @@ Imported explicitly by tests/integration/test_celery*.py and bench/bench_celery.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -280,6 +282,68 @@ def make_cluster(tmp_path: Path) -> Iterator[Cluster]:
         redis.kill()
 
 
+# --- generated releases and patch sets -------------------------------------------------------
+
+FILES = ["kernel/fork.c", "fs/proc/base.c", "mm/mmap.c", "net/core/dev.c"]
+FUNCS = ["copy_process", "proc_pid_status", "do_mmap", "netif_rx"]
+RELEASES = ["6.1"] + [f"6.1.{k}" for k in range(1, 10)]
+SETS = 4
+
+
+def _source(n: int, func: str) -> list[str]:
+    body = [f"/* {FILES[n]} line {i} */\n" for i in range(1, 80)]
+    return body + [f"int {func}(void)\n", "{\n", "\treturn 0;\n", "}\n"]
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def make_feed(root: Path) -> Path:
+    """Ten tagged releases: each adds a header line to one file (offsets), and from 6.1.7 on
+    ``do_mmap`` is renamed (a conflict for the patch sets that touch it)."""
+    repo = root / "linux"
+    repo.mkdir(parents=True)
+    _git(repo, "init", "-q", "-b", "master")
+    files = {FILES[n]: _source(n, FUNCS[n]) for n in range(len(FILES))}
+    for k, release in enumerate(RELEASES):
+        if k:
+            files[FILES[k % 4]] = [f"/* added in {release} */\n", *files[FILES[k % 4]]]
+        if release == "6.1.7":
+            files["mm/mmap.c"] = [
+                line.replace("do_mmap", "do_mmap_region") for line in files["mm/mmap.c"]
+            ]
+        for rel, lines in files.items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text("".join(lines))
+        (repo / "Makefile").write_text(f"# Linux {release}\n")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", f"Linux {release}")
+        _git(repo, "tag", f"v{release}")
+    return repo
+
+
+def make_patchsets(ws: Path, sets: int = SETS) -> None:
+    """``sets`` quilt patch sets of two patches each, tracking every release."""
+    for i in range(sets):
+        folder = ws / "patches" / f"set{i}" / "1.0"
+        folder.mkdir(parents=True)
+        names = []
+        for j, n in enumerate((i, (i + 1) % 4)):
+            before = _source(n, FUNCS[n])
+            after = [*before[:-2], f"\tset{i}_hook{j}();\n", *before[-2:]]
+            diff = difflib.unified_diff(before, after, f"a/{FILES[n]}", f"b/{FILES[n]}")
+            name = f"000{j + 1}-set{i}-{n}.patch"
+            (folder / name).write_text(f"Subject: [PATCH] set{i} hook {j}\n\n---\n" + "".join(diff))
+            names.append(name)
+        (folder / "series").write_text("\n".join(names) + "\n")
+        (ws / "patches" / f"set{i}" / "patchset.toml").write_text(
+            f'name = "set{i}"\nsummary = "generated"\n\n[[versions]]\nversion = "1.0"\n'
+            'base = "6.1"\nformat = "quilt"\nsource = "1.0"\nstrip = 1\nfuzz = 0\n\n'
+            '[track]\nkernels = ">=6.1"\ntargets = ["x86_64:tinyconfig"]\n'
+        )
+
+
 # --- a catalog and jobs without kernels --------------------------------------------------------
 
 
@@ -295,7 +359,9 @@ def seed_jobs(db_url: str, count: int, *, stages: tuple[str, ...] = ("apply",)) 
     with db.session() as s:
         for r in releases:
             v = KernelVersion.parse(r)
-            s.add(KernelRelease(version=str(v), series=v.series, moniker=v.moniker.value, feed="test"))
+            s.add(
+                KernelRelease(version=str(v), series=v.series, moniker=v.moniker.value, feed="test")
+            )
     db.dispose()
     jobs = []
     for i in range(count):

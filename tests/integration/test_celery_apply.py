@@ -7,7 +7,6 @@ as a matrix, run one job and export, import) gives the same results."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import signal
@@ -20,73 +19,22 @@ from pathlib import Path
 import pytest
 
 try:  # tests/ may be a package (tests.integration) or a plain folder on sys.path
-    from tests.integration.conftest_celery import ENTRY, Cluster, make_cluster, wait_until
+    from tests.integration.conftest_celery import (
+        ENTRY,
+        Cluster,
+        make_cluster,
+        make_feed,
+        make_patchsets,
+        wait_until,
+    )
 except ModuleNotFoundError:
-    from conftest_celery import ENTRY, Cluster, make_cluster, wait_until
+    from conftest_celery import ENTRY, Cluster, make_cluster, make_feed, make_patchsets, wait_until
 from sqlalchemy import func, select
 
 from tracker.results.db import Database
 from tracker.results.models import Job, JobClaim, RunJob, StageResult
 
 pytestmark = [pytest.mark.integration]
-
-FILES = ["kernel/fork.c", "fs/proc/base.c", "mm/mmap.c", "net/core/dev.c"]
-FUNCS = ["copy_process", "proc_pid_status", "do_mmap", "netif_rx"]
-RELEASES = ["6.1"] + [f"6.1.{k}" for k in range(1, 10)]
-SETS = 4
-
-
-def _source(n: int, func: str) -> list[str]:
-    body = [f"/* {FILES[n]} line {i} */\n" for i in range(1, 80)]
-    return body + [f"int {func}(void)\n", "{\n", "\treturn 0;\n", "}\n"]
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def make_feed(root: Path) -> Path:
-    """Ten tagged releases: each adds a header line to one file (offsets), and from 6.1.7 on
-    ``do_mmap`` is renamed (a conflict for the patch sets that touch it)."""
-    repo = root / "linux"
-    repo.mkdir(parents=True)
-    _git(repo, "init", "-q", "-b", "master")
-    files = {FILES[n]: _source(n, FUNCS[n]) for n in range(len(FILES))}
-    for k, release in enumerate(RELEASES):
-        if k:
-            files[FILES[k % 4]] = [f"/* added in {release} */\n", *files[FILES[k % 4]]]
-        if release == "6.1.7":
-            files["mm/mmap.c"] = [
-                line.replace("do_mmap", "do_mmap_region") for line in files["mm/mmap.c"]
-            ]
-        for rel, lines in files.items():
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            (repo / rel).write_text("".join(lines))
-        (repo / "Makefile").write_text(f"# Linux {release}\n")
-        _git(repo, "add", "-A")
-        _git(repo, "commit", "-q", "-m", f"Linux {release}")
-        _git(repo, "tag", f"v{release}")
-    return repo
-
-
-def make_patchsets(ws: Path) -> None:
-    for i in range(SETS):
-        folder = ws / "patches" / f"set{i}" / "1.0"
-        folder.mkdir(parents=True)
-        names = []
-        for j, n in enumerate((i, (i + 1) % 4)):
-            before = _source(n, FUNCS[n])
-            after = [*before[:-2], f"\tset{i}_hook{j}();\n", *before[-2:]]
-            diff = difflib.unified_diff(before, after, f"a/{FILES[n]}", f"b/{FILES[n]}")
-            name = f"000{j + 1}-set{i}-{n}.patch"
-            (folder / name).write_text(f"Subject: [PATCH] set{i} hook {j}\n\n---\n" + "".join(diff))
-            names.append(name)
-        (folder / "series").write_text("\n".join(names) + "\n")
-        (ws / "patches" / f"set{i}" / "patchset.toml").write_text(
-            f'name = "set{i}"\nsummary = "generated"\n\n[[versions]]\nversion = "1.0"\n'
-            'base = "6.1"\nformat = "quilt"\nsource = "1.0"\nstrip = 1\nfuzz = 0\n\n'
-            '[track]\nkernels = ">=6.1"\ntargets = ["x86_64:tinyconfig"]\n'
-        )
 
 
 @pytest.fixture
@@ -181,12 +129,26 @@ def test_forty_real_apply_jobs_on_two_workers(cluster: Cluster, workspace: Path)
         assert len(owners) == 2, "both workers took jobs"
     db.dispose()
 
-    # the same verdicts as the inline executor on its own SQLite database
+    # the same verdicts as the inline executor on its own SQLite database (two of the four sets:
+    # between them they pass, warn and fail)
     inline = f"sqlite:///{workspace / 'inline.db'}"
     assert ktrack(workspace, "inline", "releases", "sync", db=inline).returncode == 0
-    r = ktrack(workspace, "inline", "run", "--executor", "inline", "--stages", "apply", db=inline)
+    two_sets = ("--patchset", "set0", "--patchset", "set2")
+    r = ktrack(
+        workspace,
+        "inline",
+        "run",
+        "--executor",
+        "inline",
+        "--stages",
+        "apply",
+        *two_sets,
+        db=inline,
+    )
     assert r.returncode == 0, r.stderr
-    assert _verdicts(inline) == got
+    by_inline = _verdicts(inline)
+    assert len(by_inline) == 20 and {st for st, _, _ in by_inline.values()} >= {"pass", "fail"}
+    assert by_inline == {k: got[k] for k in by_inline}
 
     # a second run reuses every result and writes nothing
     r = ktrack(workspace, "coord", "run", "--executor", "celery", "--stages", "apply")
@@ -199,7 +161,7 @@ def test_forty_real_apply_jobs_on_two_workers(cluster: Cluster, workspace: Path)
     matrix = json.loads(r.stdout)["include"]
     assert len(matrix) == 40 and {m["key"] for m in matrix} == set(got)
     files = []
-    for m in matrix[:3]:
+    for m in matrix[:2]:
         alone = f"sqlite:///{workspace / ('gh-' + m['key'][:8] + '.db')}"
         home = f"gh-{m['key'][:8]}"
         assert ktrack(workspace, home, "releases", "sync", db=alone).returncode == 0
@@ -222,7 +184,7 @@ def test_forty_real_apply_jobs_on_two_workers(cluster: Cluster, workspace: Path)
     merged = f"sqlite:///{workspace / 'merged.db'}"
     r = ktrack(workspace, "merge", "import", str(workspace / "results-*.json"), db=merged)
     assert r.returncode == 0, r.stderr
-    assert _verdicts(merged) == {m["key"]: got[m["key"]] for m in matrix[:3]}
+    assert _verdicts(merged) == {m["key"]: got[m["key"]] for m in matrix[:2]}
 
 
 def test_interrupted_run_is_rerun_without_redoing_finished_jobs(
