@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ FAILING_CLASSES = {h.value for h in HunkClass if h.is_failure}
 HUNK_CLS = {h.value: CLS[h.status().value] for h in HunkClass}
 TITLE_WIDTH = 90
 DRIFT_COLUMNS = 12
+WRITERS = 4  # threads writing pages
 
 
 def _env() -> Environment:
@@ -413,6 +415,17 @@ def _patch_table(apply_jobs: list[JobRow], patches: dict[int, list[PatchRow]]) -
     return {"releases": [j.release for j in recent], "patches": rows}
 
 
+def _remove_stale(folder: Path, keep: set[str]) -> None:
+    """Pages of an earlier report in the same folder that this one did not write."""
+    for p in folder.glob("*.html"):
+        if p.name not in keep:
+            p.unlink()
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
 def write_html(
     data: ReportData, out: Path, *, progress: Callable[[str], None] | None = None
 ) -> Site:
@@ -424,11 +437,18 @@ def write_html(
     index = out / "index.html"
     index.write_text(w.index(), encoding="utf-8")
     n = 0
-    for job in data.matrix.jobs.values():
-        (out / "c" / f"{job.id}.html").write_text(w.cell(job), encoding="utf-8")
-        n += 1
-    for row in data.matrix.rows:
-        (out / "p" / f"{row.psv_id}.html").write_text(w.patchset(row), encoding="utf-8")
+    # creating 10,000 small files is mostly waiting on the file system: overlap it with rendering
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        pending = []
+        for job in data.matrix.jobs.values():
+            pending.append(pool.submit(_write, out / "c" / f"{job.id}.html", w.cell(job)))
+            n += 1
+        for row in data.matrix.rows:
+            pending.append(pool.submit(_write, out / "p" / f"{row.psv_id}.html", w.patchset(row)))
+        for f in pending:
+            f.result()  # re-raise the first OSError
+    _remove_stale(out / "c", {f"{j}.html" for j in data.matrix.jobs})
+    _remove_stale(out / "p", {f"{r.psv_id}.html" for r in data.matrix.rows})
     if progress:
         progress(f"html: {index} ({n} cell pages, {len(data.matrix.rows)} patch set pages)")
     return Site(index=index, cell_pages=n, patchset_pages=len(data.matrix.rows))

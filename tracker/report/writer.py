@@ -34,8 +34,13 @@ class Written:
     path: Path
 
 
-def _dump(path: Path, doc: object) -> Path:
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def _dump(path: Path, doc: object, *, compact: bool = False) -> Path:
+    """JSON to ``path``; ``compact`` for the big documents (read them with ``jq``)."""
+    if compact:
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(doc, indent=1, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
     return path
 
 
@@ -63,7 +68,9 @@ def write_formats(
             elif fmt == "json":
                 from tracker.report.jsonout import report_json
 
-                written.append(Written(fmt, _dump(out / "report.json", report_json(data))))
+                written.append(
+                    Written(fmt, _dump(out / "report.json", report_json(data), compact=True))
+                )
                 written.append(Written(fmt, _dump(out / "matrix.json", data.matrix.to_json())))
             elif fmt == "junit":
                 from tracker.report.junit import write_junit
@@ -80,7 +87,7 @@ def write_formats(
 
                 digests = digests_from_manifests(patchset_paths, data.content_hashes)
                 doc = kcidb_report(data, digests=digests)
-                written.append(Written(fmt, _dump(out / "kcidb.json", doc)))
+                written.append(Written(fmt, _dump(out / "kcidb.json", doc, compact=True)))
             elif fmt == "ranges":
                 from tracker.report.ranges import (
                     ALL_TARGETS,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import Text, cast, select
@@ -69,6 +69,7 @@ def one_line(text: str | None, width: int = 160) -> str:
     return ""
 
 
+@lru_cache(maxsize=8192)
 def version_key(text: str) -> tuple[Any, ...]:
     """Sort key for a release version string; unparsable ones sort first, by text."""
     v = KernelVersion.try_parse(text)
