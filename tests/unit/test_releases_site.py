@@ -277,3 +277,36 @@ def test_two_fetches_of_one_release_download_once(
         assert refs == ["v6.1"] * 3
         gets = [p for p, _ in faults.requests if p.endswith("linux-6.1.tar.xz")]
         assert len(gets) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "where"),
+    [("git", "no-such-repo"), ("mirror", "no-such-dir"), ("kernelorg", "file-root")],
+)
+def test_unreachable_feeds_exit_3(
+    kind: str, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = (tmp_path / where).as_uri() if kind != "git" else str(tmp_path / where)
+    kt = Kt(tmp_path, f'[feeds.f]\nkind = "{kind}"\nurl = "{url}"\n', capsys)
+    rc, _, err = kt("releases", "sync")
+    assert rc == 3, err
+    assert "infrastructure error" in err
+
+
+def test_rc_tarballs_in_testing_are_unsigned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pub = tmp_path / "pub"
+    testing = pub / "v6.x/testing"
+    testing.mkdir(parents=True)
+    tb = make_tarball(
+        testing / "linux-6.13-rc3.tar.xz", tree_files("6.13-rc3"), top="linux-6.13-rc3"
+    )
+    (testing / "linux-6.13-rc3.tar.sign").write_text("sig\n")
+    (testing / "sha256sums.asc").write_text(sums_asc({tb.name: sha256(tb)}))
+    kt = Kt(tmp_path, f'[feeds.m]\nkind = "mirror"\nurl = "{pub.as_uri()}"\n', capsys)
+    assert kt("releases", "sync")[0] == 0
+    row = kt.listing()["6.13-rc3"]
+    assert row["moniker"] == "rc" and row["signed"] is False and row["series"] == "6.13"
+    assert kt("fetch", "6.13-rc3")[0] == 0
+    assert kt.store.tree("v6.13-rc3").read("Makefile") == b"VERSION = 6.13-rc3\n"

@@ -27,7 +27,7 @@ _HREF = re.compile(
     r'<a\s[^>]*?href="([^"?#]+)"[^>]*>[^<]*</a>\s*(\d{1,2}-\w{3}-\d{4} \d{2}:\d{2})?', re.I
 )
 _SERIES_DIR = re.compile(r"^v\d+\.(x|\d+)/$")
-_SUB_DIR = re.compile(r"^(longterm|v\d+\.\d+(\.\d+)?)/$")
+_SUB_DIR = re.compile(r"^(longterm|testing|v\d+\.\d+(\.\d+)?)/$")
 TARBALL = re.compile(r"^linux-(?P<version>[0-9][^/]*?)\.tar\.(?P<ext>xz|gz|bz2)$")
 EXT_PREFERENCE = ("xz", "gz", "bz2")
 SUMS = "sha256sums.asc"
