@@ -219,6 +219,13 @@ def first_parent_argv(git_dir: Path, good: str, bad: str, paths: Sequence[str]) 
     )
 
 
+def line_argv(git_dir: Path, good: str, bad: str) -> list[str]:
+    """Oldest first, with their parents: the first-parent line of ``good..bad``."""
+    return git_argv(
+        git_dir, "rev-list", "--first-parent", "--reverse", "--parents", bad, f"^{good}"
+    )
+
+
 def count_argv(git_dir: Path, good: str, bad: str) -> list[str]:
     """``LEFT\tRIGHT``: commits only reachable from good, and only from bad (one history walk
     tells ancestry and the size of the range)."""
@@ -287,6 +294,14 @@ def first_parent_commits(git_dir: Path, good: str, bad: str, paths: Sequence[str
 def left_right(git_dir: Path, good: str, bad: str) -> tuple[int, int]:
     left, right = _git(git_dir, count_argv(git_dir, good, bad)).stdout.split()
     return int(left), int(right)
+
+
+def line_entry(git_dir: Path, good: str, bad: str) -> str | None:
+    """Where ``bad``'s first-parent line leaves ``good``'s history: ``good`` itself when ``good``
+    is on that line, else the commit the line passes through (the fork of good's branch)."""
+    out = _git(git_dir, line_argv(git_dir, good, bad)).stdout
+    first = out.split("\n", 1)[0].split()
+    return first[1] if len(first) > 1 else None
 
 
 def tree_of(git_dir: Path, commit: str) -> str:
@@ -444,6 +459,24 @@ class _Search:
         return merge, (merge,), None
 
 
+def _line_start(search: _Search, g: str, b: str) -> str:
+    """Where the first-parent search starts: ``g``, or where ``b``'s first-parent line leaves
+    ``g``'s history when ``g`` is not on that line (a release of a merged branch); that commit
+    must pass too."""
+    entry = line_entry(search.git_dir, g, b)
+    if entry is None or entry == g:
+        return g
+    st = search.status(entry, "line-entry")
+    if not st.proceeds:
+        raise UserError(
+            "the good release is not on the first-parent line of the bad one, and that line "
+            f"does not pass where it branches off ({entry[:12]}: {st.value})",
+            hint="pick a good release on the same line (e.g. the mainline release)",
+        )
+    search.notes.append(f"good is off the first-parent line: searched from {entry[:12]}")
+    return entry
+
+
 def _endpoints(
     search: _Search, g: str, b: str, *, good_name: str, bad_name: str, stage: str
 ) -> None:
@@ -499,7 +532,8 @@ def find_culprit(
     commits = check_range(git_dir, g, b, good_name=good, bad_name=bad)
     search = _Search(git_dir, check)
     _endpoints(search, g, b, good_name=good, bad_name=bad, stage=stage)
-    return _run(search, g, b, tuple(paths), commits, stage=stage, first=0)
+    start = _line_start(search, g, b)
+    return _run(search, g, b, tuple(paths), commits, stage=stage, first=0, start=start)
 
 
 def _run(
@@ -511,9 +545,10 @@ def _run(
     *,
     stage: str,
     first: int | None = None,
+    start: str | None = None,
 ) -> BisectResult:
     first = len(search.steps) if first is None else first
-    culprit, suspects, via = search.search(g, b, paths)
+    culprit, suspects, via = search.search(start or g, b, paths)
     steps = tuple(search.steps[first:])
     return BisectResult(
         good=g,
@@ -595,6 +630,7 @@ def find_breaks(
     commits = check_range(git_dir, g, b, good_name=good_name, bad_name=bad_name)
     endpoint = _Search(git_dir, lambda c: cache(c).status)
     _endpoints(endpoint, g, b, good_name=good_name, bad_name=bad_name, stage=stage)
+    start = _line_start(endpoint, g, b)
     at_bad = cache(b)
     remaining = set(at_bad.keys)
     rounds: list[BisectResult] = []
@@ -608,10 +644,10 @@ def find_breaks(
             return Status.FAIL if v.keys & left else Status.PASS
 
         search = _Search(git_dir, predicate)
-        search.known.update({g: Status.PASS, b: Status.FAIL})
+        search.known.update({g: Status.PASS, b: Status.FAIL, start: Status.PASS})
         paths = _paths_of(h for h in at_bad.failing if h.key in left)
         runs_before = cache.runs
-        result = _run(search, g, b, paths, commits, stage=stage)
+        result = _run(search, g, b, paths, commits, stage=stage, start=start)
         explained: tuple[HunkRef, ...] = ()
         if result.culprit is not None:
             explained = tuple(h for h in cache(result.culprit).failing if h.key in left)
@@ -625,6 +661,7 @@ def find_breaks(
     return dataclasses.replace(
         first,
         steps=endpoint_steps + first.steps,
+        notes=tuple(endpoint.notes) + first.notes,
         checks=cache.runs,
         rounds=tuple(rounds),
         extra={"unexplained": sorted(remaining) if rounds[-1].culprit is None else []},

@@ -340,3 +340,16 @@ def test_real_apply_engine_agrees_on_every_scenario(
             assert f"{PROC}: renamed to {PROC_MOVED}" in result.breaks[0].excerpt
         else:
             assert result.breaks[0].hunks[0].want  # the engine says what the hunk expected
+
+
+def test_good_release_off_the_first_parent_line(histories: dict[str, History]) -> None:
+    """good on a merged side branch: the line is searched from where it leaves good's history."""
+    h = histories["side"]
+    culprit = h.commits["culprit"]
+    before = parents(h.git_dir, culprit)[0]  # on the side branch, passes
+    assert before not in first_parent_commits(h.git_dir, h.commits["good"], h.commits["bad"], ())
+    checker = GnuChecker(h.git_dir, h.patches)
+    result = find_breaks(h.git_dir, before, "v6.2", ProbeCache(checker))
+    assert result.culprit == culprit
+    assert any(s.role == "line-entry" for s in result.steps)
+    assert any("off the first-parent line" in n for n in result.notes)
