@@ -15,7 +15,7 @@
     boxes.forEach(function (b) {
       if (!b.checked) {
         off[b.value] = true;
-        rules.push(".mx td." + b.value + " a");
+        rules.push(".mx td." + b.value);
       }
     });
     var css = rules.length ? rules.join(",") + "{visibility:hidden}" : "";
