@@ -203,3 +203,25 @@ def test_drift_warnings_fuzz_and_growth():
     }
     got = {w.patch: w.text for w in drift_warnings(jobs, patches)}
     assert got == {"fuzzy": "applies on 6.3 only with fuzz 1"}  # steady: no growth; gone: broken
+
+
+def test_open_regression_in_every_summary(tmp_path):
+    from tracker.report.writer import write_report
+    from tracker.results.regressions import update_regressions
+
+    db = make_db(tmp_path)
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r = w.run()
+        w.job(r, a, "6.2")
+        bad = w.job(r, a, "6.3", status="fail", stage="build", summary="error: boom")
+        (reg,) = update_regressions(s, r.id).new
+        write_report(s, tmp_path / "out", ["html", "json", "markdown"])
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert f'<a href="c/{bad.id}.html">6.3</a>' in index
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [x["first_bad_release"] for x in doc["regressions"]] == ["6.3"]
+    assert doc["regressions"][0]["open"] is True
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "#### Open regressions" in md and "| 6.2 | 6.3 |" in md

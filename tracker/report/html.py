@@ -89,8 +89,10 @@ class HtmlWriter:
         self.script_src = f"'sha256-{digest}'"
         self.ranges = compute_ranges(data.matrix)
         self._jobs_by_psv: dict[int, list[JobRow]] = {}
+        self._cell_ids: dict[tuple[int, str, str], int] = {}
         for job in data.matrix.jobs.values():
             self._jobs_by_psv.setdefault(job.psv_id, []).append(job)
+            self._cell_ids[(job.psv_id, job.release, job.target)] = job.id
 
     # -- the matrix page --------------------------------------------------------------------
     def _tables(self, m: Matrix) -> list[dict[str, Any]]:
@@ -163,7 +165,10 @@ class HtmlWriter:
             statuses=[{"cls": CLS[s.value], "name": s.value} for s in reversed(Status)],
             patchsets=sorted({r.patchset for r in m.rows}),
             tables=self._tables(m),
-            regressions=self.data.regressions,
+            regressions=[
+                (r, self._cell_ids.get((r.psv_id, r.first_bad_release, r.target)))
+                for r in self.data.regressions
+            ],
             ranges=combined,
         )
 

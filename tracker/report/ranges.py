@@ -99,7 +99,9 @@ def dkms_conf(rng: Range) -> str:
     if rng.oldest is None or rng.newest is None:
         lines.append(f"# no passing release among {rng.tested} tested")
         return "\n".join(lines) + "\n"
-    lines.append(f"# passes on {len(rng.passing)} of {rng.tested} tested releases")
+    lines.append(
+        f"# passes on {len(rng.passing)} of {rng.tested} tested releases; bounds are inclusive"
+    )
     if rng.failing_inside:
         lines.append(
             "# fails inside the range on: " + " ".join(_quote(v) for v in rng.failing_inside)
