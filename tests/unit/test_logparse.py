@@ -76,3 +76,25 @@ def test_normalise_path() -> None:
     )
     assert normalise_path("../../a/b.c") == "a/b.c"
     assert normalise_path("/elsewhere/x.c", Path("/w/src")) == "/elsewhere/x.c"
+
+
+def test_relative_paths_resolve_from_the_o_dir() -> None:
+    src, out = Path("/w/job/src"), Path("/w/job/out")
+    assert normalise_path("../src/init/main.c", src, out) == "init/main.c"
+    assert (
+        normalise_path("./include/generated/autoconf.h", src, out) == "include/generated/autoconf.h"
+    )
+    assert normalise_path("init/main.c", src, out) == "init/main.c"
+
+
+def test_real_compiler_error_log() -> None:
+    """A real 6.1 tinyconfig build with a syntax error in init/main.c (ccache, O= out of tree)."""
+    text = (FIXTURES / "build-compile-error.log").read_text()
+    log = parse(text, src=Path("/work/job/src"), out=Path("/work/job/out"))
+    assert [e.describe({"init/main.c": "0001-x.patch"}) for e in log.errors] == [
+        "init/main.c:1488: expected expression before \u2018;\u2019 token (touched by 0001-x.patch)"
+    ]
+    assert [w.location() for w in log.warnings] == ["init/main.c:1488"]
+    assert log.errors[0].log_line == 114
+    assert log.make_errors[-1] == "make: *** [Makefile:250: __sub-make] Error 2"
+    assert log.infra is None

@@ -70,7 +70,11 @@ def build_env(src: Path, out: Path, ccache_dir: Path | None) -> dict[str, str]:
         "KBUILD_BUILD_USER": BUILD_USER,
         "KBUILD_BUILD_HOST": BUILD_HOST,
         "KBUILD_BUILD_VERSION": "1",
+        # the kernel's Makefile unexports LC_ALL: set the others so messages are plain ASCII
         "LC_ALL": "C",
+        "LANG": "C",
+        "LC_CTYPE": "C",
+        "LC_MESSAGES": "C",
     }
     if ccache_dir is not None:
         base = os.path.commonpath([os.fspath(src), os.fspath(out)])

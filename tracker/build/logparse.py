@@ -77,14 +77,22 @@ _INFRA = re.compile(
 
 
 def normalise_path(path: str, src: Path | None = None, out: Path | None = None) -> str:
-    """A log path relative to the source tree (or to O= for generated files)."""
+    """A log path relative to the source tree (or to O= for generated files).
+
+    Relative paths are as the compiler saw them from the O= dir (make runs there), e.g.
+    ``../src/init/main.c`` when ccache's base dir made the source path relative.
+    """
     p = path.strip()
-    for base in (src, out):
-        if base is None:
-            continue
-        b = os.fspath(base).rstrip("/") + "/"
-        if p.startswith(b):
-            return p[len(b) :]
+    candidates = [p]
+    if out is not None and not os.path.isabs(p):
+        candidates.insert(0, os.path.normpath(os.path.join(os.fspath(out), p)))
+    for c in candidates:
+        for base in (src, out):
+            if base is None:
+                continue
+            b = os.fspath(base).rstrip("/") + "/"
+            if c.startswith(b):
+                return c[len(b) :]
     if os.path.isabs(p):
         return p
     norm = os.path.normpath(p)
