@@ -192,6 +192,25 @@ def test_run_regression_opens_and_closes(db):
         assert [x.id for x in d4.closed] == [reg.id]
 
 
+def test_deeper_stages_finding_a_failure_is_not_a_run_regression(db):
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        r1 = w.run()
+        w.job(r1, a, "6.1", stage="apply", stages="apply")
+        update_regressions(s, r1.id)
+        r2 = w.run()  # now built for the first time: the build fails; apply passed in both
+        w.job(r2, a, "6.1", status="fail", stage="build")
+        assert update_regressions(s, r2.id).new == ()
+        r3 = w.run()  # the build passes again
+        w.job(r3, a, "6.1", stage="build")
+        assert update_regressions(s, r3.id).new == ()
+        r4 = w.run()  # apply now fails where run 3 got past it: that is a run regression
+        w.job(r4, a, "6.1", status="fail", stage="apply", stages="apply")
+        (reg,) = update_regressions(s, r4.id).new
+        assert (reg.kind, reg.stage) == ("run", "apply")
+
+
 def test_reused_job_does_not_reopen(db):
     with db.session() as s:
         w = World(s)

@@ -13,8 +13,9 @@ Two kinds, both holding the target fixed:
     closes when the line's newest result passes again.
 ``run``
     A (patch set version, release, target) that passed in the previous run covering it and fails
-    in this one (same code, same release: the toolchain, a flaky boot or the stage list changed).
-    It closes when a later run sees it pass.
+    in this one at a stage that run got past (same code, same release: the toolchain or a flaky
+    boot changed; a deeper stage list that finds a first failure is not a regression between
+    runs). It closes when a later run sees it pass.
 
 Only verdicts count: ``error`` (our infrastructure failed) and ``skip`` never open or close
 anything. A ``boot`` or ``test`` failure counts only once it has been retried: the boot stage
@@ -160,6 +161,10 @@ def release_breaks(jobs: Iterable[JobRow], retried: Container[int] = ()) -> list
     return out
 
 
+def _stage_index(job: JobRow) -> int:
+    return job.furthest_stage.index if job.furthest_stage else -1
+
+
 def _run_coverage(session: Session, run_ids: Sequence[int]) -> dict[int, list[JobRow]]:
     """The finished jobs each run covered (RunJob rows, plus jobs created by the run)."""
     out: dict[int, dict[int, JobRow]] = {r: {} for r in run_ids}
@@ -215,7 +220,13 @@ def run_breaks(
             passing.add(k)
             continue
         prev = previous.get(k)
-        if v is False and prev is not None and verdict(prev, retried) is True and prev.id != j.id:
+        if (
+            v is False
+            and prev is not None
+            and prev.id != j.id
+            and verdict(prev, retried) is True
+            and _stage_index(j) <= _stage_index(prev)  # that run got past this stage
+        ):
             breaks.append(
                 Break(
                     psv_id=j.psv_id,
