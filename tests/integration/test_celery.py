@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tracker.pipeline.plan import JobSpec
+
 try:  # tests/ may be a package (tests.integration) or a plain folder on sys.path
     from tests.integration.conftest_celery import (
         Cluster,
@@ -51,6 +53,8 @@ def test_two_workers_run_forty_jobs_each_result_once(cluster: Cluster) -> None:
     assert groups == {w.pid for w in workers}, cluster.worker_logs()[-3000:]
     # logs went to the shared artifacts dir
     assert len(list(cluster.artifacts.rglob("*.gz"))) == 40
+    # one delivery per job: each message landed in exactly one queue
+    assert cluster.worker_logs().count("] received") == 40
 
 
 def _alive(pid: int) -> bool:
@@ -59,3 +63,36 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_each_message_lands_in_one_queue_and_heavy_jobs_go_to_heavy_workers(
+    cluster: Cluster,
+) -> None:
+    apply_jobs = seed_jobs(cluster.db_url, 6)
+    heavy_jobs = [
+        JobSpec(
+            j.patchset,
+            j.version,
+            j.content_hash,
+            j.manifest,
+            j.release,
+            "arm64:defconfig",
+            ("apply", "build"),
+        )
+        for j in apply_jobs
+    ]
+    quick = cluster.start_worker(stage_seconds=0.05, queues="ktrack.apply")
+    heavy = cluster.start_worker(stage_seconds=0.05, queues="ktrack.heavy")
+    run = start_run(cluster, apply_jobs + heavy_jobs, grace=5.0)
+    run.wait(120)
+    rows = check_exactly_once(cluster.db_url, apply_jobs + heavy_jobs, run.done)
+    # the stages of a heavy job are recorded one by one, in order
+    for j in heavy_jobs:
+        assert rows["jobs"][j.key].furthest_stage == "build"
+    assert cluster.worker_logs().count("] received") == 12, "a message was delivered twice"
+    lines = [line.split() for line in cluster.exec_log.read_text().splitlines()]
+    by_group = {key: os.getpgid(int(pid)) for key, pid in lines if _alive(int(pid))}
+    assert {by_group[j.key] for j in apply_jobs} == {quick.pid}
+    assert {by_group[j.key] for j in heavy_jobs} == {heavy.pid}
+    assert {by_group[f"{j.key}.build"] for j in heavy_jobs} == {heavy.pid}
+    assert {by_group[f"{j.key}.configure"] for j in heavy_jobs} == {heavy.pid}

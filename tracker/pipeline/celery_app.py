@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 from celery import Celery, Task
 from celery.exceptions import MaxRetriesExceededError, Retry
-from kombu import Queue
+from kombu import Exchange, Queue
 from sqlalchemy import or_, select
 
 from tracker.config import Settings
@@ -95,7 +95,10 @@ def make_app(settings: Settings, *, lease: float = DEFAULT_LEASE) -> KtrackCeler
         broker_connection_max_retries=None,
         broker_transport_options={"visibility_timeout": visibility},
         task_default_queue=APPLY_QUEUE,
-        task_queues=[Queue(q) for q in QUEUES],
+        task_default_exchange=APPLY_QUEUE,
+        task_default_routing_key=APPLY_QUEUE,
+        # one direct exchange per queue: a message lands in exactly one queue
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
         task_publish_retry_policy={
             "max_retries": 3,
             "interval_start": 0.2,
