@@ -121,7 +121,7 @@ class Context:
     def console(self) -> Console:
         from rich.console import Console
 
-        return Console(quiet=self.args.quiet, highlight=False)
+        return Console(quiet=self.args.quiet, highlight=False, soft_wrap=True)
 
     @cached_property
     def err(self) -> Console:

@@ -145,6 +145,9 @@ def test_git_feed_apply_run_and_matrix(workspace: Path) -> None:
 
     r = ktrack(workspace, "run", "--stages", "apply", "--executor", "inline")
     assert r.returncode == 0, r.stderr
+    # the break 6.1.1 -> 6.2 is a new regression, and the git feed brought the history: the run
+    # names the upstream commit that broke it
+    assert "fork: rename copy_process" in r.stdout, r.stdout
 
     db = Database(f"sqlite:///{workspace / 'data' / 'tracker.db'}")
     with db.session() as s:
@@ -176,6 +179,7 @@ def test_git_feed_apply_run_and_matrix(workspace: Path) -> None:
     r = ktrack(workspace, "matrix")
     assert r.returncode == 0, r.stderr
     assert "demo" in r.stdout and "6.2" in r.stdout
+    assert "rename copy_process" in r.stdout  # the culprit is shown with the matrix
     r = ktrack(workspace, "matrix", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["schema"] == "ktrack.matrix/1"

@@ -50,6 +50,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fail-on-new", action="store_true", help="exit 1 when the run opens a new regression"
     )
     p.add_argument(
+        "--no-bisect",
+        action="store_true",
+        help="do not bisect newly broken pairs (by default the culprit commit is searched "
+        "when the store has the history between the last good and the first bad release)",
+    )
+    p.add_argument(
         "--trigger", default="manual", help="what started the run (manual, schedule, ci)"
     )
     p.add_argument(
@@ -160,6 +166,11 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         exchange.write_file(Path(args.export), document)
         ctx.info(f"exported {len(document['jobs'])} job result(s) to {args.export}")
     new = _regressions(ctx, run_id)
+    if new and not args.no_bisect:
+        from tracker.bisect import bisect_new_regressions
+
+        for found in bisect_new_regressions(settings, db, new):
+            ctx.console.print(found.line(), markup=False)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -182,13 +193,11 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _regressions(ctx: Context, run_id: int) -> list[Any]:
-    try:
-        from tracker.results.regressions import update_regressions
-    except ImportError:
-        return []
+    from tracker.results.regressions import update_regressions
+
     with ctx.db.session() as s:
         delta = update_regressions(s, run_id)
-        new = list(getattr(delta, "new", []))
+        new = list(delta.new)
     for reg in new:
         ctx.console.print(f"new regression: {reg}", markup=False)
     return new
