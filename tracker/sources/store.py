@@ -131,8 +131,7 @@ class TreeView:
         if self._proc is None or self._proc.poll() is not None:
             p = proc.spawn(cat_file_argv(self.git_dir), cwd=self.git_dir)
             assert p.stdout is not None
-            with contextlib.suppress(OSError):  # fewer wake-ups on big batches (Linux only)
-                fcntl.fcntl(p.stdout.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
+            _big_pipe(p.stdout)
             self._out = open(p.stdout.fileno(), "rb", buffering=PIPE_SIZE, closefd=False)  # noqa: SIM115
             self._proc = p
         return self._proc
@@ -469,6 +468,8 @@ class ReleaseStore:
                 stdout=log,
                 stderr=log,
             )
+            assert fi.stdin is not None
+            _big_pipe(fi.stdin)
             dec: Popen[bytes] | None = None
             feeder: threading.Thread | None = None
             reader: IO[bytes] | _CountingReader
@@ -476,6 +477,7 @@ class ReleaseStore:
                 if dec_argv is not None:
                     dec = proc.spawn(dec_argv, cwd=quarantine, stderr=dec_err)
                     assert dec.stdin is not None and dec.stdout is not None
+                    _big_pipe(dec.stdout)
                     feeder = threading.Thread(
                         target=_feed, args=(src, dec.stdin, total, progress), daemon=True
                     )
@@ -595,6 +597,12 @@ class ReleaseStore:
             detail = " ".join(res.stderr.strip().splitlines()[-2:])
             raise InfraError(f"git fetch from {url} failed: {detail}")
         return [str(v) for v in sorted(KernelVersion.parse(t) for t in local)]
+
+
+def _big_pipe(stream: IO[bytes]) -> None:
+    """Grow a pipe to 1 MiB: fewer wake-ups when megabytes stream through (Linux only)."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(stream.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def _alive(pid: int) -> bool:
