@@ -21,6 +21,13 @@ from tracker.sources.tree import Tree
 from tracker.vocab import HunkClass, Status
 
 _REGULAR = 0o100644
+_SEVERITY = {k: i for i, k in enumerate(HunkClass)}  # HunkClass order, worst last
+
+
+def worst(classes: Iterable[HunkClass]) -> HunkClass:
+    """The worst of ``classes`` (CLEAN for none)."""
+    return max(classes, key=_SEVERITY.__getitem__, default=HunkClass.CLEAN)
+
 _SYMLINK = 0o120000
 
 
@@ -32,6 +39,16 @@ class _State:
     files: dict[str, bytes | None] = field(default_factory=dict)  # overlay
     modes: dict[str, int] = field(default_factory=dict)
     base: dict[str, bytes | None] = field(default_factory=dict)  # prefetched tree reads
+    split: dict[str, tuple[bytes, list[bytes]]] = field(default_factory=dict)  # last split
+
+    def lines(self, path: str, data: bytes) -> list[bytes]:
+        """``data`` split into lines, reusing the last split of ``path`` when data is unchanged."""
+        cached = self.split.get(path)
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        lines = split_lines(data)
+        self.split[path] = (data, lines)
+        return lines
 
     def read(self, path: str, pending: dict[str, bytes | None]) -> bytes | None:
         if path in pending:
@@ -57,12 +74,16 @@ def _prefetch(tree: Tree, paths: Iterable[str]) -> dict[str, bytes | None]:
     return dict(tree.read_many(wanted))
 
 
-def _through_link(state: _State, path: str, pending_modes: dict[str, int]) -> str | None:
-    """The first parent directory of ``path`` that is a symbolic link (writes never follow one)."""
+def _parents(path: str) -> list[str]:
     parts = path.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:i])
-        if state.mode(prefix, pending_modes) == _SYMLINK:
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _blocked(state: _State, path: str, pending: dict[str, bytes | None]) -> str | None:
+    """The first parent of ``path`` that is not a directory (a symbolic link or a file): a write
+    there would follow the link out of the tree, or fail. Trees read a directory as None."""
+    for prefix in _parents(path):
+        if state.read(prefix, pending) is not None:
             return prefix
     return None
 
@@ -122,13 +143,13 @@ def _apply_file(
     path = fp.path
     for written in {fp.new_path} - {None, fp.old_path}:
         assert written is not None
-        link = _through_link(state, written, pending_modes)
+        link = _blocked(state, written, pending)
         if link is not None:
             return FileReport(
                 written,
                 HunkClass.CONFLICT,
                 _all(fp.hunks, HunkClass.CONFLICT),
-                note=f"refused: {link} is a symbolic link, the file would land outside the tree",
+                note=f"refused: {link} is a symbolic link or a file, not a directory",
             )
     if fp.binary:
         return FileReport(
@@ -193,7 +214,7 @@ def _apply_file(
             _all(fp.hunks, HunkClass.ALREADY_APPLIED),
             note="the patch empties a file that is already empty",
         )
-    lines = split_lines(data)
+    lines = state.lines(source, data)
     result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data)
     reports = _hunk_reports(result, fp.hunks, lines)
     if result.reversed:
@@ -223,19 +244,19 @@ def _apply_file(
             pending[source] = None
     if output != data or target != source:
         pending[target] = output
-    mode = fp.new_mode
-    old_mode = state.mode(source, pending_modes)
-    if mode is not None and mode != old_mode:
-        pending_modes[target] = mode
-    elif target != source and old_mode is not None:
-        pending_modes[target] = old_mode
+    if fp.new_mode is not None and fp.old_mode is not None and fp.new_mode != fp.old_mode:
+        pending_modes[target] = fp.new_mode  # git "old mode"/"new mode"
+    elif target != source:
+        old_mode = state.mode(source, pending_modes)
+        if old_mode is not None:
+            pending_modes[target] = old_mode
     if target != source and target not in pending:
         pending[target] = output
     return FileReport(path, klass, reports, old_path=fp.old_path if target != source else None)
 
 
 def _worst(result: FileResult) -> HunkClass:
-    return max((h.klass for h in result.hunks), default=HunkClass.CLEAN)
+    return worst(h.klass for h in result.hunks)
 
 
 def check_patch(
@@ -244,7 +265,7 @@ def check_patch(
     pending: dict[str, bytes | None] = {}
     pending_modes: dict[str, int] = {}
     files = tuple(_apply_file(fp, state, pending, pending_modes, fuzz) for fp in patch.files)
-    klass = max((f.klass for f in files), default=HunkClass.CLEAN)
+    klass = worst(f.klass for f in files)
     note = "" if files else "empty patch: it changes no file"
     if klass is HunkClass.ALREADY_APPLIED and all(
         f.klass is HunkClass.ALREADY_APPLIED for f in files
@@ -256,7 +277,12 @@ def check_patch(
 def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     """Apply ``series`` in order to ``tree`` (read-only) and report every verdict."""
     state = _State(tree=tree)
-    state.base = _prefetch(tree, (p for patch in series.patches for p in patch.paths))
+    wanted = {p for patch in series.patches for p in patch.paths}
+    for patch in series.patches:
+        for fp in patch.files:
+            if fp.new_path is not None and fp.new_path != fp.old_path:
+                wanted.update(_parents(fp.new_path))
+    state.base = _prefetch(tree, wanted)
     failed_paths: dict[str, str] = {}  # path -> failed patch that touched it
     touched: dict[str, str] = {}
     reports: list[PatchReport] = []
@@ -297,8 +323,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
 
 
 def _status(reports: list[PatchReport]) -> Status:
-    worst = max((r.klass for r in reports), default=HunkClass.CLEAN)
-    return worst.status()
+    return worst(r.klass for r in reports).status()
 
 
 def _summary(reports: list[PatchReport], status: Status) -> str:

@@ -21,10 +21,8 @@ the first match is the same one.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 from tracker.patchsets.diff import Hunk
 from tracker.vocab import HunkClass
@@ -92,33 +90,23 @@ def _pattern(hunk: Hunk, reverse: bool) -> _Pattern:
 
 
 class _Input:
-    """The file being patched: its lines, its bytes and the byte offset where each line starts."""
+    """The file being patched: its lines and its bytes."""
 
     def __init__(self, lines: Sequence[bytes], data: bytes | None = None) -> None:
         self.lines = lines
         self.data = b"".join(lines) if data is None else data
-        self._starts: list[int] | None = None
-
-    @property
-    def starts(self) -> list[int]:
-        """``starts[i]``: byte offset of line i+1; one extra entry for the end."""
-        if self._starts is None:
-            self._starts = [0, *accumulate(map(len, self.lines))]
-        return self._starts
 
     def positions(self, line: bytes) -> list[int]:
-        """Every 1-based line number whose text is ``line`` (a C-speed scan of the bytes)."""
-        data = self.data
+        """Every 1-based line number whose text is ``line`` (``list.index`` runs in C)."""
+        lines = self.lines
         out = []
-        starts = self.starts
-        at = data.find(line)
-        while at >= 0:
-            if at == 0 or data[at - 1] == 0x0A:
-                n = bisect_left(starts, at)  # starts[n] == at
-                if starts[n + 1] - at == len(line):
-                    out.append(n + 1)
-            at = data.find(line, at + 1)
-        return out
+        i = -1
+        try:
+            while True:
+                i = lines.index(line, i + 1)
+                out.append(i + 1)
+        except ValueError:
+            return out
 
     def match(self, pat: list[bytes], base: int, prefix_fuzz: int, suffix_fuzz: int) -> bool:
         """GNU ``patch_match``: pattern lines 1+pf..n-sf against input from base+pf."""
