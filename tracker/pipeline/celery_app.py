@@ -247,9 +247,10 @@ def run_celery(
     """Publish ``jobs`` to the workers and return when every one is done or failed for good.
 
     Jobs finished by earlier runs are reused without a task. A job that nobody holds ``grace``
-    seconds after its last publish, while the queues are empty, is published again (at most
-    ``max_publishes`` times; then it is reported as an infrastructure error). The database being
-    briefly away only delays the progress.
+    seconds after its last publish (or after its holder's claim ran out), once the queues have
+    been empty for ``grace`` seconds, is published again (at most ``max_publishes`` times; then it
+    is reported as an infrastructure error). The database being briefly away only delays the
+    progress.
     """
     if run_id is None:
         raise InfraError("the celery executor needs a run to follow")
@@ -264,6 +265,7 @@ def run_celery(
     if not _publish_all(app, list(track.values()), run_id):
         info("ktrack: the broker is not answering; publishing when it is back")
     db_away = False
+    empty_since: float | None = None  # since when the queues were seen empty with idle jobs
     while track:
         time.sleep(poll)
         try:
@@ -298,10 +300,17 @@ def run_celery(
             if t.published is None or mono - since > grace:
                 idle.append(t)
         if not idle:
+            empty_since = None
             continue
         depth = queue_depth(app, QUEUES)
         if depth is None or depth > 0:
-            continue  # queued messages will reach the workers; an absent broker cannot take more
+            empty_since = None  # queued messages will reach the workers; an absent broker can't
+            continue
+        if empty_since is None:
+            empty_since = mono
+        if mono - empty_since <= grace:
+            continue  # a message taken from the queue a moment ago is not claimed yet
+        empty_since = None
         for t in idle:
             if t.publishes >= max_publishes:
                 del track[t.spec.key]
