@@ -79,10 +79,12 @@ def test_kill9_of_one_worker_mid_run_completes_on_the_other(cluster: Cluster) ->
     run.wait(240)
     assert done_at_kill < len(jobs), "the kill came too late to test anything"
     rows = check_exactly_once(cluster.db_url, jobs, run.done)
-    # the jobs the victim held were taken over: claimed a second time, computed again from scratch
+    # the jobs the victim held were taken over (claimed a second time) and recorded once; the
+    # victim may have died before or after its first write of the job row
     for key in held:
         assert rows["claims"][key].attempts >= 2, key
-        assert rows["jobs"][key].attempts >= 2, key
+        assert rows["jobs"][key].attempts <= 2, key
+    assert all(j.attempts == 1 for k, j in rows["jobs"].items() if k not in held)
     # a stage the victim finished but could not record may have run twice; nothing else did
     executed = cluster.executions()
     assert set(executed) == {j.key for j in jobs}
