@@ -25,17 +25,21 @@ from tracker.build.target import Target
 from tracker.errors import InfraError, UserError
 from tracker.vocab import Outcome, Status
 
-# What a busybox initramfs on a serial console needs to boot, print and power off in QEMU.
+# What a busybox initramfs on a serial console needs to boot, print and power off in QEMU
+# (REFERENCE.md's list), plus BUG and DEBUG_BUGVERBOSE: tinyconfig turns them off, and then
+# WARN() and BUG() are silent, so the boot stage could not see them; KALLSYMS, so that a
+# crash names its function (RIP: kernel_init+0x11/0x120) instead of a bare address.
 BOOT_OPTIONS: dict[str, tuple[str, ...]] = {
     "x86_64": (
         "64BIT", "PRINTK", "EARLY_PRINTK", "TTY", "SERIAL_8250", "SERIAL_8250_CONSOLE",
         "BLK_DEV_INITRD", "RD_GZIP", "BINFMT_ELF", "BINFMT_SCRIPT", "DEVTMPFS",
-        "DEVTMPFS_MOUNT", "PROC_FS", "SYSFS", "ACPI", "PCI",
+        "DEVTMPFS_MOUNT", "PROC_FS", "SYSFS", "ACPI", "PCI", "BUG", "DEBUG_BUGVERBOSE",
+        "KALLSYMS",
     ),
     "arm64": (
         "PRINTK", "TTY", "SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE", "BLK_DEV_INITRD",
         "RD_GZIP", "BINFMT_ELF", "BINFMT_SCRIPT", "DEVTMPFS", "DEVTMPFS_MOUNT", "PROC_FS",
-        "SYSFS",
+        "SYSFS", "BUG", "DEBUG_BUGVERBOSE", "KALLSYMS",
     ),
 }  # fmt: skip
 
