@@ -57,6 +57,15 @@ def test_check_pass_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert doc["patches"][0]["files"][0]["hunks"][0]["class"] == "clean"
 
 
+def test_check_json_survives_long_texts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The JSON is plain json.dumps: no terminal wrapping inside long strings."""
+    long = "x" * 300
+    cfg, tree = _setup(tmp_path, {f"{long[:150]}.patch": _mod("99", long)})
+    rc = main(["--config", str(cfg), "check", "demo", "6.12.5", "--tree", str(tree), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1 and doc["patches"][0]["name"] == f"{long[:150]}.patch"
+
+
 def test_check_fail_exits_1_and_shows_the_conflict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -92,7 +92,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         doc.update(body)
         if culprits:
             doc["culprits"] = [{k: v for k, v in c.items() if k != "line"} for c in culprits]
-        ctx.console.print_json(json.dumps(doc))
+        print(json.dumps(doc, indent=2))
     else:
         from tracker.apply.render import print_report
 

@@ -55,7 +55,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
 
     manifests = discover(ctx.settings.patchset_paths)
     if args.json:
-        ctx.console.print_json(json.dumps(_doc(manifests)))
+        print(json.dumps(_doc(manifests), indent=2))
         return 0
     if not manifests:
         paths = ", ".join(str(p) for p in ctx.settings.patchset_paths)
