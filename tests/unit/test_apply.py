@@ -237,3 +237,28 @@ def test_json_shape(tmp_path: Path) -> None:
         "expected_line": 7,
     }
     assert p2["files"][0]["hunks"][0] == {"index": 1, "class": "conflict", "expected_line": 20}
+
+
+COPY = (
+    b"diff --git a/src.c b/dst.c\nsimilarity index 80%\ncopy from src.c\ncopy to dst.c\n"
+    b"--- a/src.c\n+++ b/dst.c\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n"
+    b"diff --git a/old.c b/moved/new.c\nsimilarity index 100%\nrename from old.c\n"
+    b"rename to moved/new.c\n"
+)
+
+
+def test_copy_and_pure_rename(tmp_path: Path) -> None:
+    tree = _tree(tmp_path, {"src.c": b"one\ntwo\nthree\n", "old.c": b"x\n"})
+    report = check_series(_series(COPY), tree)
+    assert report.status is Status.PASS, report.summary
+    assert report.changes == {
+        "dst.c": b"one\n2\nthree\n",
+        "old.c": None,
+        "moved/new.c": b"x\n",
+    }
+
+
+@pytest.mark.skipif(not HAVE_PATCH, reason="GNU patch is required (apt-get install patch)")
+def test_copy_and_pure_rename_agree_with_gnu_patch(tmp_path: Path) -> None:
+    files = {"src.c": [b"one\n", b"two\n", b"three\n"], "old.c": [b"x\n"]}
+    check_against_gnu(tmp_path, [COPY], files, 0)
