@@ -184,3 +184,28 @@ def test_garbage_is_not_a_patch_and_not_a_crash(tmp_path: Path) -> None:
     series = load_series(_spec(f))
     report = check_series(series, DirTree(tmp_path))
     assert report.status is Status.PASS and "empty patch" in report.patches[0].note
+
+
+def test_patching_a_symlink_that_points_out_is_refused(tmp_path: Path) -> None:
+    """GNU patch: "File link.txt is not a regular file -- refusing to patch"; so do we."""
+    import shutil as _shutil
+
+    from tracker.apply.gnu import disagreements, parse_output, patch_argv
+
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"secret\n")
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "link.txt").symlink_to(outside)
+    data = b"--- a/link.txt\n+++ b/link.txt\n@@ -1 +1 @@\n-secret\n+owned\n"
+    patch = parse_patch(data, name="0001.patch")
+    report = check_series(Series("s", (patch,)), DirTree(root))
+    (f,) = report.patches[0].files
+    assert f.klass is HunkClass.CONFLICT and "symbolic link" in f.note
+    write_changes(root, report.changes, report.modes)
+    assert outside.read_bytes() == b"secret\n"
+    if _shutil.which("patch"):
+        pf = tmp_path / "p.diff"
+        pf.write_bytes(data)
+        out = run(patch_argv(pf), cwd=root, timeout=30)
+        assert disagreements(patch, report.patches[0], parse_output(out.stdout)) == []

@@ -28,6 +28,7 @@ def worst(classes: Iterable[HunkClass]) -> HunkClass:
     """The worst of ``classes`` (CLEAN for none)."""
     return max(classes, key=_SEVERITY.__getitem__, default=HunkClass.CLEAN)
 
+
 _SYMLINK = 0o120000
 
 
@@ -206,6 +207,19 @@ def _apply_file(
         source = _best_name(names)
     assert source is not None
     data = state.read(source, pending) or b""
+    if (
+        len(data) < 4096
+        and b"\n" not in data
+        and state.mode(source, pending_modes) == _SYMLINK
+        and _SYMLINK not in (fp.old_mode, fp.new_mode)
+    ):
+        # a symlink's blob is its target (short, no newline): only then ask for the mode
+        return FileReport(
+            path,
+            HunkClass.CONFLICT,
+            _all(fp.hunks, HunkClass.CONFLICT),
+            note="not a regular file (a symbolic link): refusing to patch it",
+        )
     if not data and fp.hunks and fp.new_side_empty:
         # GNU: "would empty out the file, which is already empty" (reversed): nothing to do
         return FileReport(

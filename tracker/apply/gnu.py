@@ -49,6 +49,7 @@ class GnuFile(Enum):
     REVERSED = "reversed"  # "Reversed (or previously applied) patch detected"
     NOT_DELETED = "not-deleted"  # "Not deleting file ... as content differs"
     BINARY = "binary"  # "git binary diffs are not supported"
+    NOT_REGULAR = "not-regular"  # "File ... is not a regular file -- refusing to patch"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ def parse_output(text: str) -> list[GnuSection]:
             continue
         if line.startswith(("The next patch would delete the file", "The next patch would empty")):
             sections.append(GnuSection(GnuFile.DELETE_MISSING))
+            continue
+        if line.startswith("File ") and line.endswith("is not a regular file -- refusing to patch"):
+            sections.append(GnuSection(GnuFile.NOT_REGULAR))
             continue
         if line.startswith("can't find file to patch"):
             sections.append(GnuSection(GnuFile.MISSING))
@@ -157,7 +161,7 @@ def disagreements(patch: Patch, report: PatchReport, sections: list[GnuSection])
             if not ours.hunks or ours.hunks[0].klass is not HunkClass.ALREADY_APPLIED:
                 out.append(f"{where}: GNU: reversed (previously applied); engine: {k.value}")
             continue
-        if gnu.kind in (GnuFile.NOT_DELETED, GnuFile.BINARY):
+        if gnu.kind in (GnuFile.NOT_DELETED, GnuFile.BINARY, GnuFile.NOT_REGULAR):
             if k is not HunkClass.CONFLICT:
                 out.append(f"{where}: GNU: {gnu.kind.value}; engine: {k.value}")
             continue
