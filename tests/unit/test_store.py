@@ -9,8 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest_releases import git, make_tarball, tree_files
+
 from tracker.errors import UserError
 from tracker.sources.fastimport import HostileTarball, ImportLimits, fast_import_argv
 from tracker.sources.store import (
