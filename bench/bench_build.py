@@ -61,10 +61,10 @@ def timed_build(tree: Path, job: Path, cache: Path) -> tuple[float, Path]:
     return elapsed, built.artifacts["image"]
 
 
-def bench_ccache(other: Path, work: Path) -> Path:
+def bench_ccache(other: Path, work: Path, cache: Path | None) -> Path:
     tree_a = kernel_source(SOURCE_TARBALL)
     tree_b = kernel_source(other)
-    cache = work / "ccache"
+    cache = cache or work / "ccache"
     print(f"ccache across releases: cold {tree_a.name}, then warm {tree_b.name}", flush=True)
     cold, image = timed_build(tree_a, work / "a", cache)
     warm, _ = timed_build(tree_b, work / "b", cache)
@@ -101,6 +101,12 @@ def main() -> int:
     parser.add_argument("--other", type=Path, help="tarball of a second point release")
     parser.add_argument("--skip-build", type=Path, metavar="IMAGE", help="only the boot bench")
     parser.add_argument("--boots", type=int, default=5)
+    parser.add_argument(
+        "--ccache",
+        type=Path,
+        help="cache dir (default: a new empty one); a dir without entries for this config is "
+        "as cold, and the printed miss count shows it",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ktrack-bench-", dir=REAL_CACHE) as tmp:
         work = Path(tmp)
@@ -112,7 +118,7 @@ def main() -> int:
             )
             if other is None:
                 raise SystemExit("no second 6.1 release: pass --other TARBALL")
-            image = bench_ccache(other, work)
+            image = bench_ccache(other, work, args.ccache)
             keep = work / "bzImage"
             shutil.copy(image, keep)
             image = keep

@@ -110,3 +110,14 @@ def test_no_output_is_error_and_rc_of_run_is_honoured() -> None:
         report, timed_out=False, timeout=5, tests_requested=True, qemu_cmdline="q", qemu_rc=0
     )
     assert test.status is Status.FAIL and test.summary.startswith("tests/run exited 2")
+
+
+def test_real_panic_is_boot_fail_with_the_panic_line() -> None:
+    report, boot, test = _judge("boot-panic.log", tests=True)
+    assert [e.kind for e in report.events] == [EventKind.PANIC]
+    assert (boot.status, boot.summary) == (
+        Status.FAIL,
+        "Kernel panic - not syncing: ktrack: deliberate panic at boot",
+    )
+    assert boot.detail["events"][0]["console_line"] == 157
+    assert test.status is Status.SKIP
