@@ -132,6 +132,25 @@ def stored_tree(src: DebianSource) -> Tree:
     return store.tree(commit)
 
 
+DISTRO_STORE = REAL_CACHE / "stores" / "apply-distro.git"
+
+
+def distro_tree(series: str) -> tuple[str, Tree]:
+    """Debian's patched ``linux-source-SERIES`` tree (``/usr/src``), from its own cached store."""
+    tarball = Path(f"/usr/src/linux-source-{series}.tar.xz")
+    res = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", f"linux-source-{series}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    m = re.match(r"^(\d+\.\d+(?:\.\d+)?)", res.stdout.strip())
+    assert m and tarball.is_file(), f"install linux-source-{series} (apt-get install)"
+    store = ReleaseStore(DISTRO_STORE)
+    commit = store.import_tarball(m.group(1), tarball)
+    return m.group(1), store.tree(commit)
+
+
 def quilt_spec(src: DebianSource):  # type: ignore[no-untyped-def]
     from tracker.patchsets.manifest import VersionSpec
 

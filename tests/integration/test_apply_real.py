@@ -4,6 +4,8 @@
   patch, file and hunk verdict equals GNU ``patch --dry-run -N -F0`` applied in series order on a
   sparse copy of the same files, and the resulting files are byte for byte GNU patch's.
 * The same series against its own base (6.1.176): every patch applies (that is what Debian ships).
+* The same series against Debian's own patched 6.1 tree (``linux-source-6.1``): most patches are
+  already there, and GNU patch's "Reversed (or previously applied)" verdicts are ours.
 
 Both trees are read from the release store (``$XDG_CACHE_HOME/ktrack/stores/apply-real.git``),
 imported from ``apt-get source`` tarballs on first use (see ``conftest_apply.py``).
@@ -26,6 +28,7 @@ from conftest_apply import (  # noqa: E402
     Unreachable,
     check,
     debian_source,
+    distro_tree,
     gnu_oracle,
     load,
     stored_tree,
@@ -99,3 +102,15 @@ def test_debian_61_series_applies_to_its_own_base(debian61: DebianSource, tmp_pa
     assert all(p.klass is not HunkClass.ALREADY_APPLIED for p in report.patches)
     problems = gnu_oracle(series, raws, report, tree, tmp_path, fuzz=0)
     assert not problems, "\n".join(problems[:40])
+
+
+def test_debian_61_series_on_the_debian_patched_tree(
+    debian61: DebianSource, tmp_path: Path
+) -> None:
+    series, raws = load(debian61)
+    _, tree = distro_tree("6.1")
+    report = check(series, tree)
+    problems = gnu_oracle(series, raws, report, tree, tmp_path, fuzz=0)
+    assert not problems, "\n".join(problems[:40])
+    already = [p for p in report.patches if p.klass is HunkClass.ALREADY_APPLIED]
+    assert already and all("drop it" in p.note for p in already)
