@@ -4,7 +4,7 @@
 ``detect`` probes which mode works on this machine (bubblewrap, else ``unshare``), once per call.
 
 - ``bwrap``: a new network namespace, the whole file system read-only except the ``writable``
-  paths (the data dir of the job) and /tmp, /dev and /proc fresh.
+  paths (the job's O= dir, the ccache dir, the boot work dir); /tmp, /dev and /proc fresh.
 - ``unshare``: a new network namespace only (as root), or with ``--map-root-user`` for a normal
   user; writes are then limited by file permissions alone.
 - ``none``: no isolation (explicitly chosen; never picked by ``detect``).
@@ -33,8 +33,13 @@ def wrap(
     mode: SandboxMode,
     *,
     writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
 ) -> list[str]:
-    """``argv`` prefixed so that it runs without network (and, with bwrap, writes only ``writable``)."""
+    """``argv`` prefixed so that it runs without network (and, with bwrap, writes only ``writable``).
+
+    With bwrap, /tmp is a fresh tmpfs: ``readable`` paths (the source tree, the kernel image)
+    are bound again read-only so that they stay visible when they live under /tmp.
+    """
     args = [os.fspath(a) for a in argv]
     if mode is SandboxMode.NONE:
         return args
@@ -56,6 +61,9 @@ def wrap(
         "--tmpfs",
         "/tmp",
     ]
+    for path in readable:
+        p = os.fspath(path)
+        prefix += ["--ro-bind", p, p]
     for path in writable:
         p = os.fspath(path)
         prefix += ["--bind", p, p]

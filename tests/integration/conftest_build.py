@@ -42,6 +42,7 @@ def linked_tree(base: Path, dest: Path) -> Path:
 
     Never write into it in place: ``replace_file`` unlinks before writing.
     """
+    dest.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-al", str(base), str(dest)], check=True)
     return dest
 

@@ -15,9 +15,14 @@ def test_wrap_exact_command_lines() -> None:
     assert wrap(argv, SandboxMode.UNSHARE_USER) == [
         "unshare", "--map-root-user", "--net", "--", "make", "/w/src",
     ]  # fmt: skip
-    assert wrap(argv, SandboxMode.BWRAP, writable=[Path("/data/job"), Path("/cache/cc")]) == [
+    bw = wrap(
+        argv, SandboxMode.BWRAP, writable=[Path("/data/job"), Path("/cache/cc")],
+        readable=[Path("/tmp/src")],
+    )  # fmt: skip
+    assert bw == [
         "bwrap", "--unshare-net", "--die-with-parent",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        "--ro-bind", "/tmp/src", "/tmp/src",
         "--bind", "/data/job", "/data/job", "--bind", "/cache/cc", "/cache/cc",
         "--", "make", "/w/src",
     ]  # fmt: skip
@@ -29,3 +34,22 @@ def test_detected_sandbox_has_only_loopback() -> None:
     result = proc.run(wrap(["cat", "/proc/net/dev"], mode), cwd="/", timeout=30, check=True)
     names = sorted(line.split(":")[0].strip() for line in result.stdout.splitlines()[2:])
     assert names == ["lo"]
+
+
+def test_bwrap_confines_writes_when_available(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap not installed: the sandbox falls back to unshare --net")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "rw").mkdir()
+    argv = ["sh", "-c", f"touch {tmp_path}/rw/a; touch {tmp_path}/ro/b; cat {tmp_path}/rw/a"]
+    proc.run(
+        wrap(argv, SandboxMode.BWRAP, writable=[tmp_path / "rw"], readable=[tmp_path / "ro"]),
+        cwd="/",
+        timeout=30,
+    )
+    assert (tmp_path / "rw" / "a").exists()
+    assert not (tmp_path / "ro" / "b").exists()

@@ -122,7 +122,13 @@ def probe_kvm(image: Path, target: Target, *, work: Path, timeout: float = 15.0)
 
 
 def run_qemu(
-    argv: list[str], *, work: Path, log: Path, timeout: float, mode: sandbox.SandboxMode
+    argv: list[str],
+    *,
+    work: Path,
+    log: Path,
+    timeout: float,
+    mode: sandbox.SandboxMode,
+    readable: tuple[Path, ...] = (),
 ) -> tuple[str, bool, int | None]:
     """Run QEMU; return (console text, timed out, exit code). Console is appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +138,10 @@ def run_qemu(
     rc: int | None = None
     try:
         result = proc.run(
-            sandbox.wrap(argv, mode, writable=[work]), cwd=work, timeout=timeout, log=log
+            sandbox.wrap(argv, mode, writable=[work], readable=readable),
+            cwd=work,
+            timeout=timeout,
+            log=log,
         )
         rc = result.returncode
     except InfraError:
@@ -174,7 +183,9 @@ def boot_and_test(
         mode = sandbox_mode if sandbox_mode is not None else sandbox.detect()
         initrd, failures = build_initramfs(target, tests, work=work, log=log)
         argv = machine.argv(image, initrd)
-        text, timed_out, rc = run_qemu(argv, work=work, log=log, timeout=timeout, mode=mode)
+        text, timed_out, rc = run_qemu(
+            argv, work=work, log=log, timeout=timeout, mode=mode, readable=(image.parent,)
+        )
     except InfraError as exc:
         return Outcome(Status.ERROR, str(exc), {}, {}, log), Outcome(Status.SKIP, "boot error")
     report = console.parse(text)

@@ -169,7 +169,7 @@ def build(
         )
         writable = [out] + ([ccache_dir] if ccache_dir is not None else [])
         result = proc.run(
-            sandbox.wrap(argv, mode, writable=writable),
+            sandbox.wrap(argv, mode, writable=writable, readable=[src]),
             cwd=out,
             timeout=timeout,
             env=build_env(src, out, ccache_dir if use_ccache else None),

@@ -313,7 +313,7 @@ def configure(
         def make(goal: str) -> proc.Result:
             argv = make_argv(src, out, target, [goal], jobs=1)
             return proc.run(
-                sandbox.wrap(argv, mode, writable=[out, ccache_dir]),
+                sandbox.wrap(argv, mode, writable=[out, ccache_dir], readable=[src]),
                 cwd=out,
                 timeout=timeout,
                 env=full_env,
