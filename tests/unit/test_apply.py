@@ -262,3 +262,26 @@ def test_copy_and_pure_rename(tmp_path: Path) -> None:
 def test_copy_and_pure_rename_agree_with_gnu_patch(tmp_path: Path) -> None:
     files = {"src.c": [b"one\n", b"two\n", b"three\n"], "old.c": [b"x\n"]}
     check_against_gnu(tmp_path, [COPY], files, 0)
+
+
+TWICE = (
+    b"--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n 1\n-2\n+two\n 3\n"
+    b"--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n 1\n-two\n+TWO\n 3\n"
+)
+
+
+@pytest.mark.skipif(not HAVE_PATCH, reason="GNU patch is required (apt-get install patch)")
+def test_one_file_twice_in_a_patch_follows_real_application(tmp_path: Path) -> None:
+    """``patch --dry-run`` checks the second section against the original file and fails it;
+    the real ``patch`` (what quilt runs) applies both in turn. The engine does what patch does."""
+    from tracker.apply.gnu import patch_argv
+    from tracker.proc import run
+
+    tree = _tree(tmp_path / "t", {"f": NUMBERS})
+    report = check_series(_series(TWICE), tree)
+    assert report.status is Status.PASS
+    pf = tmp_path / "p.diff"
+    pf.write_bytes(TWICE)
+    real = run(patch_argv(pf, dry_run=False), cwd=tmp_path / "t", timeout=30)
+    assert real.ok, real.stdout
+    assert (tmp_path / "t" / "f").read_bytes() == report.changes["f"]
