@@ -15,6 +15,7 @@ from tracker.sandbox import SandboxMode
 from tracker.vocab import Status
 
 X86 = Target.parse("x86_64:tinyconfig")
+NONE = SandboxMode.NONE
 
 FAKE_QEMU = """#!{python}
 import json, os, sys, time
@@ -22,6 +23,8 @@ with open(os.environ["FAKE_QEMU_ARGV"], "w") as fh:
     json.dump(sys.argv, fh)
 sys.stdout.write(open(os.environ["FAKE_QEMU_CONSOLE"]).read())
 sys.stdout.flush()
+sys.stderr.write(os.environ.get("FAKE_QEMU_STDERR", ""))
+sys.stderr.flush()
 time.sleep(float(os.environ.get("FAKE_QEMU_SLEEP", "0")))
 sys.exit(int(os.environ.get("FAKE_QEMU_RC", "0")))
 """
@@ -197,6 +200,18 @@ def test_no_console_at_all_is_error_with_the_command_line(tmp_path: Path, fake_q
     assert test.status is Status.SKIP
 
 
+def test_qemu_messages_are_not_console(tmp_path: Path, fake_qemu) -> None:
+    msg = "qemu-system-x86_64: could not load kernel '/x/bzImage': No such file or directory\n"
+    boot, test = fake_qemu("", FAKE_QEMU_RC="1", FAKE_QEMU_STDERR=msg)
+    assert boot.status is Status.ERROR
+    assert boot.summary.startswith(
+        "no console output (QEMU exited 1: qemu-system-x86_64: could not load kernel"
+    )
+    # on a timeout the console comes back from the log, without QEMU's own lines
+    boot, _ = fake_qemu(BOOT, timeout=2, FAKE_QEMU_SLEEP="30", FAKE_QEMU_RC="0")
+    assert boot.summary.endswith("last console line: Run /init as init process")
+
+
 def test_missing_qemu_is_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     boot, test = boot_and_test(
@@ -224,9 +239,13 @@ def test_auto_accel_uses_kvm_only_when_the_probe_boots(
     (tmp_path / "console.txt").write_text(ok)
     monkeypatch.setenv("FAKE_QEMU_CONSOLE", str(tmp_path / "console.txt"))
     monkeypatch.setattr(qemu, "kvm_usable", lambda: False)
-    assert qemu.probe_kvm(tmp_path / "bzImage", X86, work=tmp_path / "p1") is False
+    assert (
+        qemu.probe_kvm(tmp_path / "bzImage", X86, work=tmp_path / "p1", sandbox_mode=NONE) is False
+    )
     monkeypatch.setattr(qemu, "kvm_usable", lambda: True)
-    assert qemu.probe_kvm(tmp_path / "bzImage", X86, work=tmp_path / "p2") is True
+    assert (
+        qemu.probe_kvm(tmp_path / "bzImage", X86, work=tmp_path / "p2", sandbox_mode=NONE) is True
+    )
     argv = json.loads((tmp_path / "argv.json").read_text())
     assert argv[argv.index("-accel") + 1] == "kvm"
     # a KVM guest that crawls (no marker before the probe's timeout) means TCG

@@ -141,6 +141,7 @@ def judge(
     tests_requested: bool,
     qemu_cmdline: str,
     qemu_rc: int | None,
+    qemu_messages: str = "",
 ) -> tuple[Outcome, Outcome]:
     """(boot, test) outcomes from a console report and how QEMU ended."""
     detail: dict[str, Any] = {
@@ -154,6 +155,9 @@ def judge(
     skip = Outcome(Status.SKIP, "boot failed")
     if report.lines == 0 or not report.last_line:
         why = f"timed out after {timeout:.0f}s" if timed_out else f"QEMU exited {qemu_rc}"
+        said = qemu_messages.strip().splitlines()
+        if said:
+            why += f": {said[0][:200]}"
         return Outcome(
             Status.ERROR, f"no console output ({why}); QEMU: {qemu_cmdline}", detail
         ), skip

@@ -110,13 +110,27 @@ def kvm_usable() -> bool:
     return True
 
 
-def probe_kvm(image: Path, target: Target, *, work: Path, timeout: float = 15.0) -> bool:
+def probe_kvm(
+    image: Path,
+    target: Target,
+    *,
+    work: Path,
+    timeout: float = 15.0,
+    sandbox_mode: sandbox.SandboxMode | None = None,
+) -> bool:
     """Whether KVM boots ``image`` to the boot marker within ``timeout`` (it opens /dev/kvm
     but crawls on some hosts). Slow when it fails: callers keep the answer for the run."""
     if not kvm_usable():
         return False
     boot, _ = boot_and_test(
-        image, target, None, work=work, log=work / "kvm-probe.log", timeout=timeout, accel="kvm"
+        image,
+        target,
+        None,
+        work=work,
+        log=work / "kvm-probe.log",
+        timeout=timeout,
+        accel="kvm",
+        sandbox_mode=sandbox_mode,
     )
     return boot.status in (Status.PASS, Status.WARN)
 
@@ -129,13 +143,15 @@ def run_qemu(
     timeout: float,
     mode: sandbox.SandboxMode,
     readable: tuple[Path, ...] = (),
-) -> tuple[str, bool, int | None]:
-    """Run QEMU; return (console text, timed out, exit code). Console is appended to ``log``."""
+) -> tuple[str, str, bool, int | None]:
+    """Run QEMU; return (console text, QEMU's own messages, timed out, exit code).
+
+    Both streams are appended to ``log`` as they come. On our timeout the console is read back
+    from the log (QEMU's messages, which start with its binary name, left out).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     start_size = log.stat().st_size if log.exists() else 0
     start = time.monotonic()
-    timed_out = False
-    rc: int | None = None
     try:
         result = proc.run(
             sandbox.wrap(argv, mode, writable=[work], readable=readable),
@@ -143,19 +159,19 @@ def run_qemu(
             timeout=timeout,
             log=log,
         )
-        rc = result.returncode
+        return result.stdout, result.stderr, False, result.returncode
     except InfraError:
         if time.monotonic() - start < timeout - 1:
             raise
-        timed_out = True
     with log.open("rb") as fh:
         fh.seek(start_size)
-        text = fh.read().decode("utf-8", "replace")
-    # the first line is proc.run's "$ command" header
-    first, _, rest = text.partition("\n")
-    if first.startswith("$ "):
-        text = rest
-    return text, timed_out, rc
+        lines = fh.read().decode("utf-8", "replace").splitlines(keepends=True)
+    binary = os.path.basename(argv[0]) + ":"
+    if lines and lines[0].startswith("$ "):  # proc.run's command header
+        lines = lines[1:]
+    console_lines = [ln for ln in lines if not ln.startswith(binary)]
+    messages = [ln for ln in lines if ln.startswith(binary)]
+    return "".join(console_lines), "".join(messages), True, None
 
 
 def boot_and_test(
@@ -175,7 +191,13 @@ def boot_and_test(
     """
     work.mkdir(parents=True, exist_ok=True)
     if accel == "auto":
-        probe = probe_kvm(image, target, work=work / "kvm-probe", timeout=min(15.0, timeout))
+        probe = probe_kvm(
+            image,
+            target,
+            work=work / "kvm-probe",
+            timeout=min(15.0, timeout),
+            sandbox_mode=sandbox_mode,
+        )
         accel = "kvm" if probe else "tcg"
     try:
         machine = machine_for(target, accel=accel)
@@ -183,7 +205,7 @@ def boot_and_test(
         mode = sandbox_mode if sandbox_mode is not None else sandbox.detect()
         initrd, failures = build_initramfs(target, tests, work=work, log=log)
         argv = machine.argv(image, initrd)
-        text, timed_out, rc = run_qemu(
+        text, messages, timed_out, rc = run_qemu(
             argv, work=work, log=log, timeout=timeout, mode=mode, readable=(image.parent,)
         )
     except InfraError as exc:
@@ -196,6 +218,7 @@ def boot_and_test(
         tests_requested=tests is not None,
         qemu_cmdline=shlex.join(argv),
         qemu_rc=rc,
+        qemu_messages=messages,
     )
     boot.log = log
     boot.artifacts["initramfs"] = initrd
