@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tracker import proc
 from tracker.build.target import Target
+from tracker.config import default_cache
 from tracker.errors import InfraError, UserError
 
 BOOT_MARKER = "KTRACK-BOOT-OK"
@@ -45,8 +46,13 @@ poweroff -f
 
 DIRS = ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc", "root")
 
-# Where the static busybox for each guest arch comes from (Debian's busybox-static package).
-BUSYBOX = {"x86_64": Path("/bin/busybox"), "arm64": Path("/usr/aarch64-linux-gnu/bin/busybox")}
+
+def busybox_for(arch: str) -> Path:
+    """The static busybox for a guest arch: the host's busybox-static for x86_64; for arm64 the
+    binary of Debian's busybox-static:arm64 unpacked into $XDG_CACHE_HOME/ktrack/busybox/arm64."""
+    if arch == "x86_64":
+        return Path("/bin/busybox")
+    return default_cache() / "busybox" / arch / "busybox"
 
 
 @dataclass(frozen=True)
@@ -179,12 +185,15 @@ def build_initramfs(
             raise UserError(f"tests folder not found: {tests}")
         if not (tests / "run").is_file():
             raise UserError(f"{tests}: no `run` script (the smoke-test entry point)")
-    bb = busybox or BUSYBOX.get(target.arch)
-    if bb is None or not bb.is_file():
-        raise InfraError(
-            f"no static busybox for {target.arch} at {bb}",
-            hint="apt-get install busybox-static (for arm64: busybox-static:arm64)",
-        )
+    bb = busybox or busybox_for(target.arch)
+    if not bb.is_file():
+        hint = "apt-get install busybox-static"
+        if target.arch != "x86_64":
+            hint = (
+                "dpkg --add-architecture arm64; apt-get update; apt-get download "
+                f"busybox-static:arm64; dpkg -x busybox-static_*_arm64.deb x; cp x/bin/busybox {bb}"
+            )
+        raise InfraError(f"no static busybox for {target.arch} at {bb}", hint=hint)
     binaries: dict[str, Path] = {}
     failures: list[CompileFailure] = []
     if tests is not None:
