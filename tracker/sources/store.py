@@ -146,10 +146,10 @@ class TreeView:
         if len(fields) != 3:
             return None  # "<spec> missing" / "ambiguous"
         kind, size = fields[1].decode(), int(fields[2])
-        data = out.read(size + 1)
-        if len(data) != size + 1:
+        data = out.read(size)
+        if len(data) != size or out.read(1) != b"\n":
             raise InfraError(f"git cat-file cut short while reading {spec!r}")
-        return kind, data[:size]
+        return kind, data
 
     def _objects(self, specs: list[str]) -> list[tuple[str, bytes] | None]:
         with self._lock:
