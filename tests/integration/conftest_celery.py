@@ -76,7 +76,8 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [proc.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
-        self.process = proc.spawn(argv, cwd=self.workdir, stdin=None, stdout=None)
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.process = proc.spawn(argv, cwd=self.workdir, stdin=None, stdout=log, stderr=log)
         import redis
 
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
@@ -330,7 +331,7 @@ def make_patchsets(ws: Path, sets: int = SETS) -> None:
         folder = ws / "patches" / f"set{i}" / "1.0"
         folder.mkdir(parents=True)
         names = []
-        for j, n in enumerate((i, (i + 1) % 4)):
+        for j, n in enumerate((i % 4, (i + 1) % 4)):
             before = _source(n, FUNCS[n])
             after = [*before[:-2], f"\tset{i}_hook{j}();\n", *before[-2:]]
             diff = difflib.unified_diff(before, after, f"a/{FILES[n]}", f"b/{FILES[n]}")

@@ -256,6 +256,8 @@ def run_celery(
         raise InfraError("the celery executor needs a run to follow")
     app = make_app(settings)
     info: Callable[[str], None] = getattr(ctx, "info", lambda message: None)
+    if settings.db_url.startswith("sqlite"):
+        info("ktrack: the results database is SQLite: only workers on this host can share it")
     track: dict[str, _Track] = {}
     for spec in jobs:
         track.setdefault(spec.key, _Track(spec, queue_for(spec)))
