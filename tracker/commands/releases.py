@@ -73,16 +73,17 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for col in ("version", "series", "moniker", "released", "eol", "feed", "store"):
-        table.add_column(col)
+    for col in ("version", "series", "moniker", "released", "eol", "source", "store"):
+        table.add_column(col, overflow="fold")
     for e in entries:
+        source = e.source_url.rstrip("/").rsplit("/", 1)[-1] if e.source_url else "-"
         table.add_row(
             e.version,
             e.series,
             e.moniker,
             e.released_at.date().isoformat() if e.released_at else "-",
             "eol" if e.eol else "",
-            e.feed,
+            source,
             "yes" if e.in_store else "",
         )
     if entries:
