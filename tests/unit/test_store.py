@@ -292,3 +292,20 @@ def test_two_processes_write_at_once(store: ReleaseStore, tmp_path: Path) -> Non
     assert len(set(commits)) == 2
     assert set(store.tags()) == {"v6.1", "v6.2"}
     git(store.path, "fsck", "--no-progress")
+
+
+def test_small_packs_are_merged(store: ReleaseStore, tmp_path: Path) -> None:
+    from tracker.sources.store import repack_argv
+
+    assert repack_argv(store.path) == [
+        "git", f"--git-dir={store.path}", "-c", "pack.window=0", "-c", "pack.compression=1",
+        "repack", "-d", "-q", "--geometric=2", "--no-write-bitmap-index",
+    ]  # fmt: skip
+    store.max_packs = 3
+    versions = [f"6.{i}" for i in range(1, 8)]
+    for v in versions:
+        store.import_tarball(v, _tar(tmp_path, v))
+        assert store.pack_count() <= 4
+    for v in versions:
+        assert store.tree(v).read("Makefile") == f"VERSION = {v}\n".encode()
+    git(store.path, "fsck", "--no-progress")

@@ -96,6 +96,22 @@ def fetch_argv(git_dir: Path, url: str) -> list[str]:
     return ["git", f"--git-dir={git_dir}", "fetch", "--quiet", "--no-tags", "--stdin", url]
 
 
+def repack_argv(git_dir: Path) -> list[str]:
+    return [
+        "git",
+        f"--git-dir={git_dir}",
+        "-c",
+        "pack.window=0",
+        "-c",
+        "pack.compression=1",
+        "repack",
+        "-d",
+        "-q",
+        "--geometric=2",
+        "--no-write-bitmap-index",
+    ]
+
+
 def cat_file_argv(git_dir: Path) -> list[str]:
     return ["git", f"--git-dir={git_dir}", "cat-file", "--batch"]
 
@@ -268,6 +284,9 @@ class ReleaseStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    max_packs = 32
+    """More packs than this after an import and the small ones are merged (geometric repack)."""
+
     @classmethod
     def open(cls, settings: Settings) -> ReleaseStore:
         return cls(settings.store_path)
@@ -439,6 +458,8 @@ class ReleaseStore:
                     return current
                 self._adopt_packs(quarantine)
                 self._git("update-ref", f"refs/tags/{tag}", commit, "")
+                if self.pack_count() > self.max_packs:
+                    self._repack()
             return commit
         finally:
             shutil.rmtree(quarantine, ignore_errors=True)
@@ -540,6 +561,17 @@ class ReleaseStore:
                 if p.exists():
                     os.replace(p, dest / p.name)
 
+    def pack_count(self) -> int:
+        return len(list((self.path / "objects" / "pack").glob("pack-*.idx")))
+
+    def _repack(self) -> None:
+        """Merge small packs into bigger ones (call with the lock held).
+
+        Each import or fetch adds a pack; object lookups slow down as they pile up. A geometric
+        repack rewrites only the small packs, reusing their compressed data (no delta search).
+        """
+        proc.run(repack_argv(self.path), cwd=self.path, timeout=3600, check=True)
+
     def _clean_stale(self) -> None:
         """Remove quarantines left by dead processes (call with the lock held)."""
         qdir = self.path / "tmp"
@@ -593,6 +625,8 @@ class ReleaseStore:
                 timeout=6 * 3600,
                 input=refspecs.encode(),
             )
+            if res.ok and self.pack_count() > self.max_packs:
+                self._repack()
         if not res.ok:
             detail = " ".join(res.stderr.strip().splitlines()[-2:])
             raise InfraError(f"git fetch from {url} failed: {detail}")
