@@ -627,10 +627,25 @@ class ReleaseStore:
             )
             if res.ok and self.pack_count() > self.max_packs:
                 self._repack()
+            if res.ok:
+                # a commit-graph with changed-path filters makes bisect's history walks ~10x
+                # faster; best effort: the store works without it
+                proc.run(commit_graph_argv(self.path), cwd=self.path, timeout=3600)
         if not res.ok:
             detail = " ".join(res.stderr.strip().splitlines()[-2:])
             raise InfraError(f"git fetch from {url} failed: {detail}")
         return [str(v) for v in sorted(KernelVersion.parse(t) for t in local)]
+
+
+def commit_graph_argv(git_dir: Path) -> list[str]:
+    return [
+        "git",
+        f"--git-dir={git_dir}",
+        "commit-graph",
+        "write",
+        "--reachable",
+        "--changed-paths",
+    ]
 
 
 def _big_pipe(stream: IO[bytes]) -> None:
