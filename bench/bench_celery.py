@@ -96,8 +96,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--sets", type=int, default=8, help="patch sets (x10 releases = jobs)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement (median)")
+    ap.add_argument("--sets", type=int, default=4, help="patch sets (x10 releases = jobs)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
     args = ap.parse_args()
     jobs = args.sets * 10
     db_name = "ktrack_celery_bench"
@@ -124,9 +124,14 @@ def main() -> int:
             timed_run(ws, db_name, "--executor", "celery")
 
             def measure(*run_args: str) -> float:
-                return statistics.median(
+                took = statistics.median(
                     timed_run(ws, db_name, *run_args) for _ in range(args.repeat)
                 )
+                print(
+                    f"  {' '.join(run_args)} ({len(workers.procs)} worker(s) up): {took:.2f} s",
+                    flush=True,
+                )
+                return took
 
             local1 = measure("--executor", "local", "-j", "1")
             local2 = measure("--executor", "local", "-j", "2")

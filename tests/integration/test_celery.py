@@ -18,6 +18,7 @@ try:  # tests/ may be a package (tests.integration) or a plain folder on sys.pat
         make_cluster,
         seed_jobs,
         start_run,
+        wait_until,
     )
 except ModuleNotFoundError:
     from conftest_celery import (
@@ -26,6 +27,7 @@ except ModuleNotFoundError:
         make_cluster,
         seed_jobs,
         start_run,
+        wait_until,
     )
 
 pytestmark = [pytest.mark.integration]
@@ -96,3 +98,21 @@ def test_each_message_lands_in_one_queue_and_heavy_jobs_go_to_heavy_workers(
     assert {by_group[j.key] for j in heavy_jobs} == {heavy.pid}
     assert {by_group[f"{j.key}.build"] for j in heavy_jobs} == {heavy.pid}
     assert {by_group[f"{j.key}.configure"] for j in heavy_jobs} == {heavy.pid}
+
+
+def test_run_started_before_any_worker_says_so_and_completes_once_one_starts(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.pipeline import celery_app
+
+    monkeypatch.setattr(celery_app, "NO_WORKER_HINT", 1.0)
+    jobs = seed_jobs(cluster.db_url, 5)
+    run = start_run(cluster, jobs, grace=3.0)
+    wait_until(
+        lambda: any("start one with `ktrack worker`" in m for m in run.ctx.messages), 30, "the hint"
+    )
+    assert run.done == []
+    cluster.start_worker(stage_seconds=0.05)
+    run.wait(120)
+    check_exactly_once(cluster.db_url, jobs, run.done)
+    assert cluster.worker_logs().count("] received") == 5

@@ -49,6 +49,7 @@ QUEUES = (APPLY_QUEUE, HEAVY_QUEUE)
 TASK_NAME = "ktrack.job"
 DEFAULT_LEASE = 60.0
 MAX_TASK_RETRIES = 8
+NO_WORKER_HINT = 30.0  # seconds without progress before the coordinator says so
 
 
 class KtrackCelery(Celery):
@@ -268,6 +269,7 @@ def run_celery(
         info("ktrack: the broker is not answering; publishing when it is back")
     db_away = False
     empty_since: float | None = None  # since when the queues were seen empty with idle jobs
+    last_progress, hinted = time.monotonic(), False
     while track:
         time.sleep(poll)
         try:
@@ -282,10 +284,16 @@ def run_celery(
         if db_away:
             info("ktrack: the database is back")
             db_away = False
+        mono = time.monotonic()
         for key, (job, was_reused) in finished.items():
             on_done(_done(track.pop(key).spec, job, was_reused))
+            last_progress = mono
         at = claims.now()
-        mono = time.monotonic()
+        if any(c.live(at) for c in held.values()):
+            last_progress = mono
+        elif not hinted and mono - last_progress > NO_WORKER_HINT:
+            info("ktrack: no worker has taken a job for a while; start one with `ktrack worker`")
+            hinted = True
         idle: list[_Track] = []
         for key, t in list(track.items()):
             c = held.get(key)
