@@ -45,7 +45,7 @@ def fresh_database(name: str = CELERY_DB) -> str:
     from sqlalchemy import create_engine, text
 
     base, _ = PG_BASE.rsplit("/", 1)
-    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")  # always there
     with admin.connect() as conn:
         exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
         if exists.scalar() is None:
