@@ -116,3 +116,21 @@ def test_run_started_before_any_worker_says_so_and_completes_once_one_starts(
     run.wait(120)
     check_exactly_once(cluster.db_url, jobs, run.done)
     assert cluster.worker_logs().count("] received") == 5
+
+
+def test_a_job_that_fails_for_good_is_reported_and_the_run_returns(cluster: Cluster) -> None:
+    good = seed_jobs(cluster.db_url, 3)
+    g = good[0]
+    unknown = JobSpec(
+        g.patchset, g.version, g.content_hash, g.manifest, "6.9.99", g.target, g.stages
+    )
+    cluster.start_worker(stage_seconds=0.05)
+    run = start_run(cluster, [*good, unknown], grace=3.0)
+    run.wait(120)
+    by_key = {d.key: d for d in run.done}
+    assert len(run.done) == 4 and set(by_key) == {j.key for j in [*good, unknown]}
+    assert by_key[unknown.key].status == "error"
+    assert "6.9.99 is not in the catalog" in by_key[unknown.key].summary
+    assert all(by_key[j.key].status == "pass" for j in good)
+    # given up at once (bad input: no retry helps), not published again
+    assert cluster.worker_logs().count("] received") == 4
