@@ -5,12 +5,17 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tracker.apply.check import check_series
 from tracker.errors import UserError
-from tracker.patchsets.diff import FileOp, iter_files, parse_patch, strip_path
+from tracker.patchsets.diff import FileOp, Series, iter_files, parse_patch, strip_path
+from tracker.vocab import Status
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "patches"
 
@@ -213,3 +218,72 @@ def test_golden_samples(path: Path) -> None:
         for f in patch.files
     ]
     assert got == expected["files"]
+
+
+TOKENS = [
+    b"--- a/f\n",
+    b"+++ b/f\n",
+    b"--- /dev/null\n",
+    b"+++ /dev/null\n",
+    b"diff --git a/f b/f\n",
+    b"diff --git a/x y\n",
+    b"@@ -1,2 +1,2 @@\n",
+    b"@@ -0,0 +1 @@\n",
+    b"@@ -1 +0,0 @@\n",
+    b"@@ -3,0 +4,2 @@ fn\n",
+    b"@@ -1,99999 +1 @@\n",
+    b" ctx\n",
+    b"-old\n",
+    b"+new\n",
+    b"\n",
+    b"\t\n",
+    b"\\ No newline at end of file\n",
+    b"new file mode 100644\n",
+    b"deleted file mode 100755\n",
+    b"old mode 100644\n",
+    b"new mode 1007x5\n",
+    b"rename from f\n",
+    b"rename to ../g\n",
+    b"copy to g\n",
+    b"index 000..111 100644\n",
+    b"GIT binary patch\n",
+    b"literal 3\n",
+    b"Binary files a/f and b/f differ\n",
+    b"*** a/f\n",
+    b"-- \n",
+    b"\r\n",
+    b"\xff\xfe\x00garbage\n",
+    b'diff --git "a/q\\"x" "b/q\\"x"\n',
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40), st.integers(0, 2))
+def test_any_input_parses_or_is_a_user_error(parts: list[bytes], strip: int) -> None:
+    """Whatever the bytes, the parser returns a Patch or raises a UserError: never a traceback."""
+    try:
+        patch = parse_patch(b"".join(parts), name="fuzz.patch", strip=strip)
+    except UserError as exc:
+        assert str(exc).startswith("fuzz.patch")
+        return
+    for f in patch.files:
+        for p in (f.old_path, f.new_path):
+            assert p is None or (not p.startswith("/") and ".." not in p.split("/"))
+    # and whatever parsed, the engine judges without crashing, on a file or without it
+    for files in ({"f": b"ctx\nold\nctx\n"}, {"f": b"new"}, {}):
+        report = check_series(Series("s", (patch,)), _MemTree(files))
+        assert report.status in (Status.PASS, Status.WARN, Status.FAIL)
+
+
+class _MemTree:
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
+    def read(self, path: str) -> bytes | None:
+        return self.files.get(path)
+
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        return {p: self.files.get(p) for p in paths}
+
+    def mode(self, path: str) -> int | None:
+        return 0o100644 if path in self.files else None
