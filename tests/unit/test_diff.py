@@ -287,3 +287,19 @@ class _MemTree:
 
     def mode(self, path: str) -> int | None:
         return 0o100644 if path in self.files else None
+
+
+def test_rename_with_unsplittable_git_names_uses_the_other_headers() -> None:
+    with_hunk = (
+        b"diff --git a/old name b/x b/new name b/y\nsimilarity index 90%\n"
+        b"rename from old name b/x\nrename to new name b/y\n"
+        b"--- a/old name b/x\n+++ b/new name b/y\n@@ -1 +1 @@\n-a\n+b\n"
+    )
+    (f,) = parse_patch(with_hunk, name="p").files
+    assert (f.op, f.old_path, f.new_path) == (FileOp.RENAME, "old name b/x", "new name b/y")
+    pure = (
+        b"diff --git a/old name b/x b/new name b/y\nsimilarity index 100%\n"
+        b"rename from old name b/x\nrename to new name b/y\n"
+    )
+    (f,) = parse_patch(pure, name="p").files
+    assert (f.op, f.old_path, f.new_path) == (FileOp.RENAME, "old name b/x", "new name b/y")

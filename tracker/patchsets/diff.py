@@ -354,17 +354,18 @@ class _Parser:
     def where(self, lineno: int | None = None) -> str:
         return f"{self.name}: line {self.r.lineno if lineno is None else lineno}"
 
-    def path(self, raw: bytes | str | None, lineno: int) -> str | None:
+    def path(self, raw: bytes | str | None, lineno: int, strip: int | None = None) -> str | None:
         """Strip and validate one name; None when the name is /dev/null."""
         if raw is None:
             return None
         name = raw if isinstance(raw, str) else _decode(raw)
         if name == "/dev/null":
             return None
-        stripped = strip_path(name, self.strip)
+        strip = self.strip if strip is None else max(strip, 0)
+        stripped = strip_path(name, strip)
         if stripped is None:
             raise UserError(
-                f"{self.where(lineno)}: cannot strip {self.strip} component(s) from {name!r}",
+                f"{self.where(lineno)}: cannot strip {strip} component(s) from {name!r}",
                 hint="check the strip level (-pN) of the patch",
             )
         if stripped.startswith("/"):
@@ -578,20 +579,21 @@ class _Parser:
             if h.minus is None and not h.git_names_ok:
                 if h.from_name is None or h.to_name is None:
                     raise UserError(f"{self.where(line)}: cannot read the names of 'diff --git'")
-                # the "rename from/to" names lack git's a/ b/ prefix: strip one less
-                h.git_old = _decode(_unquoted(h.from_name))
-                h.git_new = _decode(_unquoted(h.to_name))
-                if self.strip >= 1:
-                    h.git_old, h.git_new = "a/" + h.git_old, "b/" + h.git_new
-                old_raw, new_raw = h.git_old, h.git_new
+                old_raw = new_raw = None  # a rename/copy: named below from "rename from/to"
         old = self.path(old_raw, line)
         new = self.path(new_raw, line)
-        if old is None and new is None:
+        if old is None and new is None and not (h.git and (h.rename or h.copy)):
             raise UserError(f"{self.where(line)}: diff names no file (both sides /dev/null)")
         if h.git and (h.rename or h.copy):
-            # git leaves the prefix out of "rename from": use the diff --git names
-            old = self.path(h.git_old, line)
-            new = self.path(h.git_new, line)
+            # git leaves the prefix out of "rename from": use the diff --git names when readable,
+            # else the ---/+++ names, else "rename from/to" with one component less to strip
+            if h.git_names_ok:
+                old, new = self.path(h.git_old, line), self.path(h.git_new, line)
+            elif (old is None or new is None) and h.from_name and h.to_name:
+                old = self.path(_decode(_unquoted(h.from_name)), line, self.strip - 1)
+                new = self.path(_decode(_unquoted(h.to_name)), line, self.strip - 1)
+            if old is None or new is None:
+                raise UserError(f"{self.where(line)}: a rename or copy needs two file names")
             op = FileOp.RENAME if h.rename else FileOp.COPY
         elif old is None:
             op = FileOp.CREATE
