@@ -86,3 +86,36 @@ def test_check_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "a.patch: line 3: malformed hunk header" in err
     assert main(["--config", str(cfg), "check", "nope", "6.12.5", "--tree", str(tree)]) == 2
     assert "unknown patch set 'nope' (known: demo)" in capsys.readouterr().err
+
+
+def test_check_reads_the_release_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --tree: ensure_release gives a rev, the store a view of it (closed afterwards)."""
+    from tracker.releases import service
+    from tracker.sources import store
+    from tracker.sources.tree import DirTree
+
+    cfg, tree = _setup(tmp_path, {"a.patch": _mod("10", "ten")})
+    asked: list[str] = []
+    closed: list[bool] = []
+
+    class View(DirTree):
+        def close(self) -> None:
+            closed.append(True)
+
+    class Store:
+        def tree(self, rev: str) -> View:
+            asked.append(rev)
+            return View(tree)
+
+    def ensure(settings: object, db: object, version: str, **kw: object) -> str:
+        asked.append(version)
+        return f"v{version}"
+
+    monkeypatch.setattr(service, "ensure_release", ensure)
+    monkeypatch.setattr(store.ReleaseStore, "open", classmethod(lambda cls, settings: Store()))
+    rc = main(["--config", str(cfg), "check", "demo", "v6.12.5", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["kernel"] == "6.12.5" and doc["status"] == "pass"
+    assert asked == ["6.12.5", "v6.12.5"] and closed == [True]
