@@ -119,11 +119,13 @@ def main() -> int:
     )
     ap.add_argument("--sets", type=int, default=4, help="patch sets (x10 releases = jobs)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
+    ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (worker logs)")
     args = ap.parse_args()
     jobs = args.sets * 10
     db_name = "ktrack_celery_bench"
     with tempfile.TemporaryDirectory(prefix="bench-celery-") as tmp_s:
-        tmp = Path(tmp_s)
+        tmp = Path(args.keep or tmp_s)
+        tmp.mkdir(parents=True, exist_ok=True)
         redis = RedisServer(tmp / "redis")
         redis.start()
         url = fresh_database(db_name)
