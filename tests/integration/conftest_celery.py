@@ -213,6 +213,7 @@ class Cluster:
         entry: Path | None = None,
         extra_env: dict[str, str] | None = None,
         queues: str = "ktrack.apply,ktrack.heavy",
+        host: int | None = None,
     ) -> Any:
         n = len(self.workers)
         log = self.tmp / f"worker{n}.log"
@@ -222,7 +223,8 @@ class Cluster:
             "--config",
             str(self.config_file(f"w{n}", db_url)),
         ]
-        argv += ["--home", str(self.tmp / f"host{n}"), "worker", "-c", str(concurrency)]
+        home = self.tmp / f"host{n if host is None else host}"
+        argv += ["--home", str(home), "worker", "-c", str(concurrency)]
         argv += ["--lease", str(lease), "--name", f"w{n}@test", "--loglevel", "INFO", "-Q", queues]
         env = {
             "KTRACK_TEST_EXEC_LOG": str(self.exec_log),

@@ -90,6 +90,11 @@ def test_kill9_of_one_worker_mid_run_completes_on_the_other(cluster: Cluster) ->
     assert set(executed) == {j.key for j in jobs}
     assert {k for k, n in executed.items() if n > 1} <= set(held)
     assert survivor.poll() is None
+    # the victim's host kept the work dir of the job it died in; a new worker there removes it
+    work = cluster.tmp / "host0" / "work"
+    assert {p.name for p in work.iterdir()} & set(held)
+    cluster.start_worker(host=0)
+    wait_until(lambda: not any(work.iterdir()), 60, "the stale work dir to go")
 
 
 def test_broker_restart_mid_run_completes(cluster: Cluster) -> None:

@@ -78,6 +78,10 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     if lease <= 0:
         raise UserError("--lease must be positive")
     ctx.db.dispose()  # the schema is checked (and upgraded) here; pool children open their own
+    from tracker.pipeline.executors import clean_stale_work
+
+    for stale in clean_stale_work(settings):  # left by a worker killed on this host
+        ctx.debug(f"removed stale work dir {stale}")
     name = args.name or f"ktrack-{os.getpid()}@{socket.gethostname()}"
     ctx.info(
         f"ktrack worker {name}: broker {_redact(settings.celery_broker)}, queues {', '.join(queues)}, "
