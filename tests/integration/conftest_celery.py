@@ -198,10 +198,11 @@ class Cluster:
         )
         return path
 
-    def settings(self) -> Any:
+    def settings(self, db_url: str | None = None) -> Any:
         from tracker import config
 
-        return config.load(self.config_file("coordinator"), home=str(self.tmp / "coordinator"))
+        path = self.config_file("coordinator", db_url)
+        return config.load(path, home=str(self.tmp / "coordinator"))
 
     def start_worker(
         self,
@@ -411,12 +412,12 @@ class Coordinator:
             raise self.error
 
 
-def start_run(c: Cluster, jobs: list[Any], **kwargs: Any) -> Coordinator:
+def start_run(c: Cluster, jobs: list[Any], db_url: str | None = None, **kwargs: Any) -> Coordinator:
     from tracker.pipeline import record
     from tracker.pipeline.celery_app import run_celery
     from tracker.results.db import Database
 
-    settings = c.settings()
+    settings = c.settings(db_url)
     db = Database(settings.db_url)
     with db.session() as s:
         run_id = record.start_run(s, {"argv": ["test"], "jobs": len(jobs)}).id

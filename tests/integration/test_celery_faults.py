@@ -123,7 +123,7 @@ def test_database_briefly_unreachable_worker_retries_and_loses_nothing(cluster: 
     try:
         for _ in range(2):
             cluster.start_worker(stage_seconds=0.6, lease=3.0, db_url=via_proxy)
-        run = start_run(cluster, jobs, grace=3.0)
+        run = start_run(cluster, jobs, db_url=via_proxy, grace=3.0)  # the coordinator too
         wait_until(lambda: len(run.done) >= 8, 120, "a few jobs done")
         wait_until(lambda: bool(_live_claims(cluster.db_url)), 30, "a job in the middle")
         proxy.cut()  # every worker connection dropped, new ones refused
@@ -140,3 +140,6 @@ def test_database_briefly_unreachable_worker_retries_and_loses_nothing(cluster: 
     # the jobs cut in the middle were taken again by their retry and recorded once
     assert any(c.attempts >= 2 for c in rows["claims"].values())
     assert set(cluster.executions()) == {j.key for j in jobs}
+    # the coordinator lost the database too, said so, and went on
+    assert any("waiting for the database" in m for m in run.ctx.messages), run.ctx.messages
+    assert any("the database is back" in m for m in run.ctx.messages)
