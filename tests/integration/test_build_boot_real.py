@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file
 
-from tracker.boot.qemu import boot_and_test
-from tracker.build.kbuild import build
-from tracker.build.kconfig import configure, parse_config
-from tracker.build.target import Target
-from tracker.vocab import Outcome, Status
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without tests/**/__init__.py
+
+from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file  # noqa: E402
+
+from tracker.boot.qemu import boot_and_test  # noqa: E402
+from tracker.build.kbuild import build  # noqa: E402
+from tracker.build.kconfig import configure, parse_config  # noqa: E402
+from tracker.build.target import Target  # noqa: E402
+from tracker.vocab import Outcome, Status  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
