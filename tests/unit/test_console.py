@@ -45,8 +45,8 @@ def test_real_oops_names_the_bug_line_and_the_panic() -> None:
     assert not report.booted
     assert boot.status is Status.FAIL
     assert boot.summary == (
-        "BUG: kernel NULL pointer dereference, address: 0000000000000000 at 0xffffffff811a85c1 "
-        "(then: Kernel panic - not syncing: Fatal exception)"
+        "BUG: kernel NULL pointer dereference, address: 0000000000000000 at "
+        "kernel_init+0x11/0x102 (then: Kernel panic - not syncing: Fatal exception)"
     )
     assert test.status is Status.SKIP
 
@@ -121,3 +121,14 @@ def test_real_panic_is_boot_fail_with_the_panic_line() -> None:
     )
     assert boot.detail["events"][0]["console_line"] == 157
     assert test.status is Status.SKIP
+
+
+def test_real_warning_is_boot_warn_and_the_boot_goes_on() -> None:
+    report, boot, test = _judge("boot-warning.log")
+    assert [e.kind for e in report.events] == [EventKind.WARNING]
+    assert report.booted and report.done_rc == 0
+    assert (boot.status, boot.summary) == (
+        Status.WARN,
+        "WARNING: CPU: 0 PID: 1 at ../src/init/main.c:1488 kernel_init+0x1d/0x105",
+    )
+    assert test.status is Status.SKIP  # no tests folder in that run
