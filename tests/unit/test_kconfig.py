@@ -233,3 +233,13 @@ def test_explain_does_not_blame_negated_dependencies() -> None:
     assert explain("I915", [entry], {"PCI": "y"}) == (
         "k:1: depends on DRM && PCI && !PREEMPT_RT [DRM=n]"
     )
+
+
+def test_help_text_words_do_not_open_blocks() -> None:
+    text = (
+        'config A\n\tbool "a"\n\thelp\n\t  if you say Y here, things happen\n\n'
+        '\t  menu "x" in prose\n\n'
+        'config B\n\tbool "b"\n\tdepends on C\n'
+    )
+    (b,) = parse_kconfig_file(text, "k", ["B"])
+    assert (b.line, b.depends, b.enclosing) == (8, ("C",), ())

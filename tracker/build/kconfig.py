@@ -123,6 +123,19 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def _indent(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+def _skip_help(lines: list[tuple[int, str]], i: int) -> int:
+    """The index of the first line after the help text that starts at ``lines[i]``."""
+    base = _indent(lines[i][1])
+    j = i + 1
+    while j < len(lines) and (not lines[j][1].strip() or _indent(lines[j][1]) > base):
+        j += 1
+    return j
+
+
 def parse_kconfig_file(text: str, relpath: str, symbols: Iterable[str]) -> list[KconfigEntry]:
     """Entries defining any of ``symbols`` in one Kconfig file's text."""
     wanted = set(symbols)
@@ -132,7 +145,10 @@ def parse_kconfig_file(text: str, relpath: str, symbols: Iterable[str]) -> list[
     i = 0
     while i < len(lines):
         number, line = lines[i]
-        stripped = line.split("#", 1)[0].strip() if not line.lstrip().startswith("help") else ""
+        stripped = line.split("#", 1)[0].strip()
+        if stripped in ("help", "---help---"):
+            i = _skip_help(lines, i)
+            continue
         m = _ENTRY_START.match(line.split("#", 1)[0])
         if m and m[1] in wanted:
             sym = m[1]
