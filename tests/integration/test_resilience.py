@@ -298,3 +298,40 @@ def test_disk_full_during_store_import_names_it_and_recovers(ws: Path, small_fs:
     assert fsck.returncode == 0, fsck.stderr
     r = synth.ktrack(ws, "--db", db, "run", "--stages", "apply", "--executor", "inline", home=home)
     assert r.returncode == 0, r.stderr
+
+
+def test_disk_full_during_a_download_names_it_and_recovers(tmp_path: Path, small_fs: Path) -> None:
+    import hashlib
+
+    mirror = tmp_path / "mirror" / "v6.x"
+    mirror.mkdir(parents=True)
+    tar = tmp_path / "t"
+    (tar / "linux-6.1" / "kernel").mkdir(parents=True)
+    (tar / "linux-6.1" / "kernel" / "fork.c").write_text(synth.FORK_C)
+    # incompressible padding makes the tarball larger than the 4 MiB download folder
+    (tar / "linux-6.1" / "blob.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+    tarball = mirror / "linux-6.1.tar.xz"
+    subprocess.run(["tar", "-C", str(tar), "-cJf", str(tarball), "linux-6.1"], check=True)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    (mirror / "sha256sums.asc").write_text(f"{digest}  linux-6.1.tar.xz\n")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "ktrack.toml").write_text(f'[feeds.m]\nkind = "mirror"\nurl = "file://{mirror.parent}"\n')
+    env = {"KTRACK_CACHE": str(small_fs / "cache")}
+    r = synth.ktrack(ws, "releases", "sync", env=env)
+    assert r.returncode == 0, r.stderr
+    r = synth.ktrack(ws, "fetch", "6.1", env=env)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "infrastructure error" in r.stderr and "No space left on device" in r.stderr
+    assert str(small_fs / "cache" / "downloads") in r.stderr  # names what filled up
+    assert "Traceback" not in r.stderr
+    leftovers = list((small_fs / "cache" / "downloads").glob("*.part"))
+    assert leftovers == []  # the partial copy is removed, the space is back
+    r = synth.ktrack(ws, "fetch", "6.1", env={"KTRACK_CACHE": str(tmp_path / "big-cache")})
+    assert r.returncode == 0, r.stderr  # with room, the same fetch works
+    fsck = subprocess.run(
+        ["git", f"--git-dir={ws / 'data' / 'store.git'}", "fsck", "--no-dangling"],
+        capture_output=True,
+        text=True,
+    )
+    assert fsck.returncode == 0, fsck.stderr

@@ -214,7 +214,8 @@ class Downloader:
             part.unlink(missing_ok=True)
             raise NotFound(f"not found: {src}") from exc
         except OSError as exc:
-            raise InfraError(f"cannot copy {src}: {exc.strerror}") from exc
+            part.unlink(missing_ok=True)  # a local copy restarts cheaply: free the space now
+            raise InfraError(f"cannot copy {src} to {part}: {exc.strerror}") from exc
 
     def _http(self, url: str, part: Path, progress: Progress | None) -> None:
         import requests
