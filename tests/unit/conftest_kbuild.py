@@ -10,6 +10,7 @@ make invocation's arguments are appended to ``O/make-calls``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def fake_kernel(root: Path, *, symbols: str = "", base: str = "CONFIG_64BIT=y\n"
     from tracker.build.kconfig import BOOT_OPTIONS
 
     root.mkdir(parents=True, exist_ok=True)
-    (root / "Makefile").write_text(MAKEFILE.format(python=sys.executable))
+    # the real interpreter, not the venv link: the sandbox hides /tmp, where a checkout may live
+    (root / "Makefile").write_text(MAKEFILE.format(python=os.path.realpath(sys.executable)))
     (root / "olddef.py").write_text(OLDDEF)
     (root / "fakebuild.py").write_text(FAKEBUILD)
     kconfig = "".join(f'config {s}\n\tbool "{s}"\n\n' for s in BOOT_OPTIONS["x86_64"])
