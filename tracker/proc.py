@@ -117,10 +117,6 @@ def run(
     args = tuple(os.fspath(a) for a in argv)
     if not args:
         raise ValueError("empty command")
-    full_env = None
-    if env is not None:
-        full_env = dict(os.environ)
-        full_env.update(env)
     logf: IO[bytes] | None = None
     if log is not None:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
@@ -129,25 +125,14 @@ def run(
         logf.flush()
     start = time.monotonic()
     try:
-        try:
-            proc = subprocess.Popen(
-                args,
-                cwd=os.fspath(cwd),
-                env=full_env,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        except FileNotFoundError as exc:
-            if not Path(cwd).is_dir():
-                raise InfraError(f"working directory does not exist: {cwd}") from exc
-            raise InfraError(
-                f"required tool not found: {args[0]}", hint="install it or run `ktrack doctor`"
-            ) from exc
-        except OSError as exc:
-            raise InfraError(f"cannot start {args[0]}: {exc.strerror}") from exc
+        proc = spawn(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         out: list[bytes] = []
         err: list[bytes] = []
         lock = threading.Lock()
