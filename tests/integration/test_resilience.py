@@ -216,6 +216,15 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+def assert_store_intact(home: Path) -> None:
+    fsck = subprocess.run(
+        ["git", f"--git-dir={home / 'store.git'}", "fsck", "--no-dangling"],
+        capture_output=True,
+        text=True,
+    )
+    assert fsck.returncode == 0, fsck.stderr
+
+
 def fill(path: Path, leave: int = 0) -> Path:
     filler = path / "filler"
     free = shutil.disk_usage(path).free
@@ -251,12 +260,7 @@ def test_disk_full_during_build_is_error_then_recovers(ws: Path, small_fs: Path)
         assert job.status == "error" and job.furthest_stage == "build" and job.finished
         assert "space" in (job.summary or "").lower()
     assert not (home / "work").exists() or not any((home / "work").iterdir())
-    fsck = subprocess.run(
-        ["git", f"--git-dir={home / 'store.git'}", "fsck", "--no-dangling"],
-        capture_output=True,
-        text=True,
-    )
-    assert fsck.returncode == 0, fsck.stderr
+    assert_store_intact(home)
     r = synth.ktrack(
         ws,
         "--db",
@@ -290,12 +294,7 @@ def test_disk_full_during_store_import_names_it_and_recovers(ws: Path, small_fs:
     filler.unlink()
     r = synth.ktrack(ws, "--db", db, "releases", "sync", home=home)
     assert r.returncode == 0, r.stderr
-    fsck = subprocess.run(
-        ["git", f"--git-dir={home / 'store.git'}", "fsck", "--no-dangling"],
-        capture_output=True,
-        text=True,
-    )
-    assert fsck.returncode == 0, fsck.stderr
+    assert_store_intact(home)
     r = synth.ktrack(ws, "--db", db, "run", "--stages", "apply", "--executor", "inline", home=home)
     assert r.returncode == 0, r.stderr
 
@@ -329,9 +328,4 @@ def test_disk_full_during_a_download_names_it_and_recovers(tmp_path: Path, small
     assert leftovers == []  # the partial copy is removed, the space is back
     r = synth.ktrack(ws, "fetch", "6.1", env={"KTRACK_CACHE": str(tmp_path / "big-cache")})
     assert r.returncode == 0, r.stderr  # with room, the same fetch works
-    fsck = subprocess.run(
-        ["git", f"--git-dir={ws / 'data' / 'store.git'}", "fsck", "--no-dangling"],
-        capture_output=True,
-        text=True,
-    )
-    assert fsck.returncode == 0, fsck.stderr
+    assert_store_intact(ws / "data")
