@@ -100,32 +100,13 @@ def _apply_log(report: Any) -> str:
 
 def write_patched_tree(state: JobState) -> Path:
     """Materialise the release and write the series' resulting files over it."""
+    from tracker.apply.materialise import write_changes
     from tracker.sources.store import ReleaseStore
-    from tracker.sources.tree import safe_relpath
 
     assert state.rev is not None and state.report is not None
     src = state.work / "src"
     ReleaseStore.open(state.settings).materialize(state.rev, src)
-    root = src.resolve()
-    modes = getattr(state.report, "modes", {}) or {}
-    for rel, content in state.report.changes.items():
-        path = root / safe_relpath(rel)
-        if root not in path.parent.resolve().parents and path.parent.resolve() != root:
-            raise UserError(f"patched path leaves the tree: {rel!r}")
-        if content is None:
-            if path.is_symlink() or path.exists():
-                path.unlink()
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink():
-            path.unlink()
-        mode = modes.get(rel)
-        if mode == 0o120000:
-            os.symlink(content.decode(), path)
-            continue
-        path.write_bytes(content)
-        if mode is not None:
-            path.chmod(0o755 if mode & 0o111 else 0o644)
+    write_changes(src, state.report.changes, getattr(state.report, "modes", {}) or {})
     state.src = src
     return src
 
