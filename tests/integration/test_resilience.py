@@ -238,17 +238,10 @@ def test_disk_full_during_build_is_error_then_recovers(ws: Path, small_fs: Path)
     db = f"sqlite:///{ws / 'db' / 'tracker.db'}"
     r = synth.ktrack(ws, "--db", db, "releases", "sync", home=home)
     assert r.returncode == 0, r.stderr
+    run = ("--db", db, "run", "--stages", "build", "--kernels", "6.1", "--executor", "inline")
     r = synth.ktrack(
         ws,
-        "--db",
-        db,
-        "run",
-        "--stages",
-        "build",
-        "--kernels",
-        "6.1",
-        "--executor",
-        "inline",
+        *run,
         home=home,
         env={"KTRACK_FAKE_BUILD_BYTES": str(64 * 1024 * 1024)},
     )
@@ -261,19 +254,7 @@ def test_disk_full_during_build_is_error_then_recovers(ws: Path, small_fs: Path)
         assert "space" in (job.summary or "").lower()
     assert not (home / "work").exists() or not any((home / "work").iterdir())
     assert_store_intact(home)
-    r = synth.ktrack(
-        ws,
-        "--db",
-        db,
-        "run",
-        "--stages",
-        "build",
-        "--kernels",
-        "6.1",
-        "--executor",
-        "inline",
-        home=home,
-    )
+    r = synth.ktrack(ws, *run, home=home)
     assert r.returncode == 0, r.stderr  # an error is retried by the next run, and now passes
     with check.session() as s:
         job = s.scalars(select(Job)).one()
