@@ -1,15 +1,19 @@
 """Build and boot benchmarks for the configure/build/boot stages.
 
-1. ccache: build release A (Debian's 6.1 tree) with an empty ccache (cold), then A again in
-   another directory (what a matrix of several patch sets on one release does), then release B
-   of the same series with that cache; print both ratios to cold (goal: <= 0.3).
-   B is Debian's pristine ``linux_6.1.*.orig.tar.xz`` found in $XDG_CACHE_HOME/ktrack/debian-src
-   (``apt-get source --download-only linux=6.1.176-1``), or ``--other TARBALL``.
+1. ccache: build release A with an empty ccache (cold), then A again in another directory (what
+   a matrix of several patch sets on one release does), then release B of the same series with
+   that cache; print both ratios to cold (goal: <= 0.3) and, for B, the hit count and the
+   headers that every unit includes and that differ between A and B (a changed line there
+   changes every unit's preprocessed text, so no per-unit cache can hit).
+   A and B default to the two newest pristine ``linux_6.1.*.orig.tar.xz`` in
+   $XDG_CACHE_HOME/ktrack/debian-src (``apt-get source --download-only linux=6.1.176-1`` and
+   ``linux=6.1.170-3``: see ``apt-cache showsrc linux`` for what the archive holds), or
+   ``--first TARBALL --other TARBALL``.
 2. Boot-stage overhead: ``boot_and_test`` of the built kernel (initramfs made, QEMU run, console
    parsed) against a bare QEMU run of the same kernel and initramfs; print the difference of the
    medians (goal: < 0.5 s).
 
-Run: ``.venv/bin/python bench/bench_build.py [--other TARBALL] [--skip-build IMAGE] [--boots N]``
+Run: ``.venv/bin/python bench/bench_build.py [--first T] [--other T] [--skip-build IMAGE]``
 """
 
 from __future__ import annotations
@@ -62,8 +66,30 @@ def timed_build(tree: Path, job: Path, cache: Path) -> tuple[float, Path]:
     return elapsed, built.artifacts["image"]
 
 
-def bench_ccache(other: Path | None, work: Path, cache: Path | None) -> Path:
-    tree_a = kernel_source(SOURCE_TARBALL)
+def common_headers(out: Path) -> set[str]:
+    """Headers under include/ and arch/ that both init/main.o and kernel/fork.o depend on (read
+    from Kbuild's .cmd dependency lists), relative to the source tree."""
+    found: list[set[str]] = []
+    for cmd in (out / "init/.main.o.cmd", out / "kernel/.fork.o.cmd"):
+        deps = set()
+        for token in cmd.read_text().replace("\\\n", " ").split():
+            token = token.removeprefix("$(srctree)/")
+            if token.endswith(".h") and token.startswith(("include/", "arch/")):
+                deps.add(token)
+        found.append(deps)
+    return found[0] & found[1]
+
+
+def changed(tree_a: Path, tree_b: Path, files: set[str]) -> list[str]:
+    def text(tree: Path, rel: str) -> bytes | None:
+        path = tree / rel
+        return path.read_bytes() if path.is_file() else None
+
+    return sorted(f for f in files if text(tree_a, f) != text(tree_b, f))
+
+
+def bench_ccache(first: Path, other: Path | None, work: Path, cache: Path | None) -> Path:
+    tree_a = kernel_source(first)
     tree_b = kernel_source(other) if other is not None else None
     cache = cache or work / "ccache"
     print(f"ccache: cold {tree_a.name}, then again in another dir", flush=True)
@@ -72,8 +98,19 @@ def bench_ccache(other: Path | None, work: Path, cache: Path | None) -> Path:
     print(f"  same release, another dir: {again:.1f}/{cold:.1f} = {again / cold:.2f}", flush=True)
     if tree_b is not None:
         warm, _ = timed_build(tree_b, work / "b", cache)
-        print(f"  {tree_b.name}: {warm:.1f}/{cold:.1f} = {warm / cold:.2f} (goal <= 0.3)")
+        print(f"  {tree_b.name} after {tree_a.name}: {warm:.1f}/{cold:.1f} = {warm / cold:.2f} "
+              "(goal <= 0.3)")  # fmt: skip
+        everywhere = common_headers(work / "a" / "out")
+        diff = changed(tree_a, tree_b, everywhere)
+        print(f"  of {len(everywhere)} headers included by both init/main.c and kernel/fork.c, "
+              f"{len(diff)} differ between the releases: {', '.join(diff[:8]) or '-'}")  # fmt: skip
     return image
+
+
+def newest_origs() -> list[Path]:
+    """Pristine 6.1 tarballs in the debian-src cache, newest first."""
+    found = (REAL_CACHE / "debian-src").glob("linux_6.1.*.orig.tar.xz")
+    return sorted(found, key=lambda p: int(p.name.split(".")[2].split("-")[0]), reverse=True)
 
 
 def bench_boot(image: Path, work: Path, boots: int) -> None:
@@ -102,6 +139,7 @@ def bench_boot(image: Path, work: Path, boots: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--first", type=Path, help="tarball of the release built first")
     parser.add_argument("--other", type=Path, help="tarball of a second point release")
     parser.add_argument("--same-only", action="store_true", help="skip the second release")
     parser.add_argument("--skip-build", type=Path, metavar="IMAGE", help="only the boot bench")
@@ -118,14 +156,14 @@ def main() -> int:
         if args.skip_build:
             image = args.skip_build
         else:
-            other = args.other or next(
-                iter(sorted((REAL_CACHE / "debian-src").glob("linux_6.1.*.orig.tar.xz"))), None
-            )
+            origs = newest_origs()
+            first = args.first or (origs[0] if origs else SOURCE_TARBALL)
+            other = args.other or next((o for o in origs if o != first), None)
             if other is None and not args.same_only:
                 raise SystemExit("no second 6.1 release: pass --other TARBALL or --same-only")
             if args.same_only:
                 other = None
-            image = bench_ccache(other, work, args.ccache)
+            image = bench_ccache(first, other, work, args.ccache)
             keep = work / "bzImage"
             shutil.copy(image, keep)
             image = keep

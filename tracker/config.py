@@ -60,6 +60,7 @@ class Settings:
     jobs: int = 0  # 0: number of CPUs
     build_timeout: float = 3600.0
     boot_timeout: float = 120.0
+    baseline: bool = True  # confirm configure/build/boot failures on the unpatched release
     celery_broker: str = "redis://127.0.0.1:6379/0"
     artifacts_dir: Path | None = None
     sources: tuple[str, ...] = field(default=())  # the files the settings were read from
@@ -159,6 +160,8 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
     run = _want(data.get("run", {}), dict, f"{path}: [run]")
     if "jobs" in run:
         values["jobs"] = _want(run["jobs"], int, f"{path}: run.jobs")
+    if "baseline" in run:
+        values["baseline"] = _want(run["baseline"], bool, f"{path}: run.baseline")
     build = _want(data.get("build", {}), dict, f"{path}: [build]")
     if "timeout" in build:
         values["build_timeout"] = float(

@@ -1,7 +1,8 @@
 """Synthetic kernels for pipeline tests: a git repository whose tags are releases, with a
 Makefile that answers the configure and build goals ktrack runs (tinyconfig, olddefconfig, bzImage)
 in a few milliseconds, or slowly when told (``KTRACK_FAKE_BUILD_SECONDS``), or by filling the disk
-(``KTRACK_FAKE_BUILD_BYTES``)."""
+(``KTRACK_FAKE_BUILD_BYTES``). A tree whose kernel/ folder holds the word ``KTRACK_BREAK`` fails
+to build with a compiler-style error naming that file and line."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ olddefconfig:
 bzImage:
 \t@if [ -n "$(SECONDS_)" ]; then sleep $(SECONDS_); fi
 \t@if [ -n "$(BYTES_)" ]; then head -c $(BYTES_) /dev/zero > $(O)/vmlinux.o; fi
+\t@if grep -rn KTRACK_BREAK kernel > $(O)/broken; then \\
+\t  sed 's/^\\([^:]*:[0-9]*\\):.*/\\1:2: error: broken on purpose/' $(O)/broken >&2; exit 2; fi
 \tmkdir -p $(O)/arch/x86/boot && printf 'kernel\\n' > $(O)/arch/x86/boot/bzImage
 """
 

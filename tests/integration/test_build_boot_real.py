@@ -57,6 +57,11 @@ def _configure_and_build(tmp_path: Path, src: Path, out: Path, touched: dict[str
     )  # fmt: skip
 
 
+def _kconfig_line(src: Path, symbol: str) -> int:
+    lines = (src / "drivers/tty/serial/8250/Kconfig").read_text().splitlines()
+    return lines.index(f"config {symbol}") + 1
+
+
 def _insert_after(text: str, anchor: str, line: str) -> tuple[str, int]:
     """``text`` with ``line`` inserted after ``anchor``; and the 1-based number of that line."""
     at = text.index(anchor) + len(anchor)
@@ -174,3 +179,85 @@ def test_merge_agrees_with_merge_config_sh(tmp_path: Path, base_tree: Path) -> N
     assert mine == theirs
     assert mine["ACPI"] == "n" and mine["DEFAULT_HOSTNAME"] == '"ktrack"'
     shutil.rmtree(ref)
+
+
+ARM64 = Target.parse("arm64:tinyconfig")
+
+
+def test_arm64_cross_builds_and_boots_on_qemu_virt(tmp_path: Path, base_tree: Path) -> None:
+    """The second target: the cross gcc builds an arm64 Image, which boots on `virt` and runs a
+    smoke test compiled for arm64 (a test built for the host could not run there)."""
+    src, out = _job(tmp_path, base_tree)
+    conf = configure(src, out, ARM64, None, log=tmp_path / "configure.log", ccache_dir=ccache_dir())
+    assert conf.status is Status.PASS, conf.summary
+    values = parse_config((out / ".config").read_text())
+    assert values["ARM64"] == "y" and values["SERIAL_AMBA_PL011_CONSOLE"] == "y"
+    built = build(
+        src, out, ARM64, jobs=2, log=tmp_path / "build.log", ccache_dir=ccache_dir(),
+        timeout=BUILD_TIMEOUT,
+    )  # fmt: skip
+    assert built.status is Status.PASS, built.summary
+    image = built.artifacts["image"]
+    assert image == out / "arch/arm64/boot/Image"
+    assert image.read_bytes()[56:60] == b"ARM\x64"  # the arm64 Image header's magic
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "machine.c").write_text(
+        "#include <stdio.h>\n#include <string.h>\n#include <sys/utsname.h>\n"
+        "int main(void) { struct utsname u; uname(&u);\n"
+        '  printf("KTRACK-TEST machine %s %s\\n", strcmp(u.machine, "aarch64") ? "fail" : "pass",'
+        " u.machine); return 0; }\n"
+    )
+    (tests / "run").write_text("#!/bin/sh\n./machine\n")
+    boot, test = boot_and_test(
+        image, ARM64, tests, work=tmp_path / "boot", log=tmp_path / "boot.log", timeout=180
+    )
+    assert (boot.status, boot.summary) == (Status.PASS, "booted"), boot.log.read_text()[-2000:]
+    assert [(t["name"], t["status"], t["message"]) for t in test.detail["tests"]] == [
+        ("machine", "pass", "aarch64")
+    ]
+    assert "qemu-system-aarch64 -machine virt" in boot.log.read_text()
+
+
+@pytest.mark.parametrize("target", ["x86_64:defconfig", "arm64:defconfig"])
+def test_defconfig_base_configures_with_boot_options_and_fragment(
+    tmp_path: Path, base_tree: Path, target: str
+) -> None:
+    src, out = _job(tmp_path, base_tree)
+    fragment = tmp_path / "kconfig"
+    fragment.write_text('CONFIG_DEFAULT_HOSTNAME="ktrack"\n# CONFIG_SWAP is not set\n')
+    parsed = Target.parse(target)
+    conf = configure(src, out, parsed, fragment, log=tmp_path / "c.log", ccache_dir=ccache_dir())
+    assert conf.status is Status.PASS, conf.summary
+    values = parse_config((out / ".config").read_text())
+    assert values["DEFAULT_HOSTNAME"] == '"ktrack"' and values["SWAP"] == "n"
+    assert values["MODULES"] == "y"  # a defconfig, not tinyconfig
+    assert values["64BIT" if parsed.arch == "x86_64" else "ARM64"] == "y"
+
+
+def test_config_file_base_keeps_its_values_under_the_fragment(
+    tmp_path: Path, base_tree: Path
+) -> None:
+    """A target naming a file: the file is the base, the fragment overrides it, olddefconfig
+    fills in the rest; a symbol the fragment turns off that a boot option needs is reported."""
+    src, out = _job(tmp_path, base_tree)
+    first = configure(src, out, TARGET, None, log=tmp_path / "c1.log", ccache_dir=ccache_dir())
+    assert first.status is Status.PASS, first.summary
+    base = tmp_path / "base.config"
+    base.write_text((out / ".config").read_text() + "CONFIG_LOG_BUF_SHIFT=16\n")
+    target = Target.parse(f"x86_64:{base}")
+    fragment = tmp_path / "kconfig"
+    fragment.write_text("CONFIG_PROC_SYSCTL=y\n")
+    out2 = tmp_path / "out2"
+    conf = configure(src, out2, target, fragment, log=tmp_path / "c2.log", ccache_dir=ccache_dir())
+    assert conf.status is Status.PASS, conf.summary
+    values = parse_config((out2 / ".config").read_text())
+    assert values["LOG_BUF_SHIFT"] == "16" and values["PROC_SYSCTL"] == "y"
+    fragment.write_text("# CONFIG_SERIAL_8250 is not set\n")  # the console boot option needs it
+    out3 = tmp_path / "out3"
+    conf = configure(src, out3, target, fragment, log=tmp_path / "c3.log", ccache_dir=ccache_dir())
+    assert conf.status is Status.FAIL
+    assert conf.summary == (
+        "CONFIG_SERIAL_8250_CONSOLE=y did not survive: drivers/tty/serial/8250/Kconfig:"
+        f"{_kconfig_line(src, 'SERIAL_8250_CONSOLE')}: depends on SERIAL_8250=y [SERIAL_8250=n]"
+    )

@@ -77,6 +77,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tracker.pipeline import executors, record
+    from tracker.pipeline.baseline import release_fails_alone
     from tracker.pipeline.plan import plan
     from tracker.vocab import Stage, Status
 
@@ -182,9 +183,19 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     ctx.console.print("see the matrix with: ktrack matrix", markup=False)
     if args.fail_on_new and new:
         return 1
-    if counts.get(Status.ERROR.value):
+    upstream = sum(
+        1 for r in results if r.status == Status.ERROR.value and release_fails_alone(r.summary)
+    )
+    if upstream:
         ctx.err.print(
-            f"ktrack: {counts[Status.ERROR.value]} job(s) ended in an infrastructure error "
+            f"ktrack: {upstream} job(s) have no verdict: the release fails there without the "
+            "patch set too (a compiler, config or QEMU the release does not work with)",
+            markup=False,
+        )
+    infra = counts.get(Status.ERROR.value, 0) - upstream
+    if infra:
+        ctx.err.print(
+            f"ktrack: {infra} job(s) ended in an infrastructure error "
             "(no verdict; they are retried by the next run)",
             markup=False,
         )

@@ -1,0 +1,143 @@
+"""A configure, build or boot failure is the patch set's only when the unpatched release passes.
+
+Synthetic releases (tests/integration/synth.py): a tree whose kernel/ folder holds KTRACK_BREAK
+fails to build. 6.1 builds; in 6.1.1 upstream itself broke the build.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import synth  # noqa: E402
+
+from tracker.results.db import Database  # noqa: E402
+from tracker.results.models import (  # noqa: E402
+    Job,
+    KernelRelease,
+    Patchset,
+    PatchsetVersion,
+    StageResult,
+)
+
+BREAKING_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_BREAK */")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    repo = synth.kernel_repo(tmp_path, ["6.1"])
+    (repo / "kernel" / "sched.c").write_text("int schedule(void) { return KTRACK_BREAK; }\n")
+    synth.git(repo, "add", "-A")
+    synth.git(repo, "commit", "-q", "-m", "sched: a change that does not build")
+    (repo / "VERSION").write_text("6.1.1\n")
+    synth.git(repo, "commit", "-q", "-am", "Linux 6.1.1")
+    synth.git(repo, "tag", "v6.1.1")
+    ws = synth.workspace(tmp_path, repo, name="good")
+    broken = ws / "patches" / "broken"
+    (broken / "0.1").mkdir(parents=True)
+    (broken / "0.1" / "0001-fork-count-contexts.patch").write_text(BREAKING_PATCH)
+    (broken / "0.1" / "series").write_text("0001-fork-count-contexts.patch\n")
+    (broken / "patchset.toml").write_text(
+        (ws / "patches" / "good" / "patchset.toml").read_text().replace('"good"', '"broken"')
+    )
+    r = synth.ktrack(ws, "releases", "sync")
+    assert r.returncode == 0, r.stderr
+    return ws
+
+
+def stages(ws: Path) -> dict[tuple[str, str], dict[str, StageResult]]:
+    """(patch set, release) -> stage name -> row."""
+    db = Database(f"sqlite:///{ws / 'data' / 'tracker.db'}")
+    out: dict[tuple[str, str], dict[str, StageResult]] = {}
+    with db.session() as s:
+        for job in s.scalars(select(Job)):
+            release = s.get_one(KernelRelease, job.release_id).version
+            psv = s.get_one(PatchsetVersion, job.patchset_version_id)
+            name = s.get_one(Patchset, psv.patchset_id).name
+            rows = s.scalars(select(StageResult).where(StageResult.job_id == job.id)).all()
+            for row in rows:
+                s.expunge(row)
+            out[(name, release)] = {row.stage: row for row in rows}
+    db.dispose()
+    return out
+
+
+def test_build_failure_is_confirmed_or_refused_by_the_unpatched_release(ws: Path) -> None:
+    r = synth.ktrack(ws, "run", "--stages", "build", "--executor", "inline")
+    assert r.returncode == 0, r.stdout + r.stderr  # no infrastructure error, no new break
+    assert "2 job(s) have no verdict: the release fails there without the patch set too" in (
+        r.stderr
+    )
+    got = stages(ws)
+
+    assert got[("good", "6.1")]["build"].status == "pass"
+    # the patch set's own break: the release without it builds, so the failure is a verdict
+    mine = got[("broken", "6.1")]["build"]
+    assert mine.status == "fail"
+    assert mine.summary == (
+        "kernel/fork.c:42: broken on purpose (touched by 0001-fork-count-contexts.patch)"
+    )
+    assert mine.detail["baseline"] == {"stage": "build", "status": "pass", "summary": "built"}
+
+    # upstream broke 6.1.1 by itself: no verdict for either patch set, and the reason is named
+    for name in ("good", "broken"):
+        row = got[(name, "6.1.1")]["build"]
+        assert row.status == "error", (name, row.summary)
+        assert row.summary == (
+            "no verdict: 6.1.1 fails build without the patch set too: "
+            "kernel/sched.c:1: broken on purpose"
+        )
+        assert row.detail["unconfirmed"]["status"] == "fail"
+    assert "configure" in got[("good", "6.1.1")] and got[("good", "6.1.1")]["configure"].status == (
+        "pass"
+    )
+    logs = sorted(p.name for p in (ws / "data").rglob("baseline-build.log"))
+    # one control build per release, shared by both patch sets (the cache answers the second)
+    assert len(logs) <= 2
+
+
+def test_control_results_are_cached_per_release_and_target(ws: Path) -> None:
+    run = ("run", "--stages", "build", "--kernels", "6.1.1", "--executor", "inline")
+    r = synth.ktrack(ws, *run, "--patchset", "good")
+    assert r.returncode == 0, r.stderr
+    found = {
+        json.loads(p.read_text())["stage"]: p
+        for p in (Path.home() / "ktrack-cache" / "baseline").glob("*.json")
+    }
+    assert sorted(found) == ["build", "configure"]
+    cached = found["build"]
+    assert json.loads(cached.read_text()) == {
+        "stage": "build", "status": "fail", "summary": "kernel/sched.c:1: broken on purpose"
+    }  # fmt: skip
+    # the next patch set on that release is answered from the cache, not by another build
+    cached.write_text(cached.read_text().replace("broken on", "as cached"))
+    r = synth.ktrack(ws, *run, "--patchset", "broken")
+    assert r.returncode == 0, r.stderr
+    row = stages(ws)[("broken", "6.1.1")]["build"]
+    assert row.summary.endswith("kernel/sched.c:1: as cached purpose"), row.summary
+
+
+def test_baseline_can_be_turned_off(ws: Path) -> None:
+    (ws / "ktrack.toml").write_text(
+        (ws / "ktrack.toml").read_text() + "\n[run]\nbaseline = false\n"
+    )
+    r = synth.ktrack(ws, "run", "--stages", "build", "--kernels", "6.1.1", "--executor", "inline")
+    assert r.returncode == 0, r.stderr
+    row = stages(ws)[("good", "6.1.1")]["build"]
+    assert row.status == "fail" and "baseline" not in (row.detail or {})
+
+
+def test_bad_baseline_setting_is_a_usage_error(ws: Path) -> None:
+    (ws / "ktrack.toml").write_text((ws / "ktrack.toml").read_text() + '\n[run]\nbaseline = "no"\n')
+    r = subprocess.run(
+        synth.ktrack_argv(ws, "run", "--stages", "build"), cwd=ws, capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert "run.baseline: expected bool, got str" in r.stderr

@@ -1,0 +1,174 @@
+"""The unpatched release as a control: is a configure, build or boot failure the patch set's?
+
+A patched kernel can fail for reasons the patch set has no part in: the release does not build
+with this compiler (an old kernel and a new gcc), the base config does not boot under this QEMU,
+a boot option is gone from this release. Before such a failure is recorded as ``fail`` ("the
+patch set is broken here"), the same stages run on the release without the patch set, with the
+same target and the part of the fragment that the release knows (symbols the patch set adds are
+left out). When the release fails there too, the stage becomes ``error`` (no verdict), naming
+the release's own failure; when the control cannot run, the failure is not confirmed either.
+
+Results are kept per (release commit, target, fragment, stage) in ``<cache>/baseline``, so one
+control build serves every patch set tracked on that release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tracker.build.target import Target
+from tracker.errors import InfraError, UserError
+from tracker.vocab import Outcome, Stage, Status
+
+CHECKED = (Stage.CONFIGURE, Stage.BUILD, Stage.BOOT)
+_REFUSED = " without the patch set too: "
+
+
+def release_fails_alone(summary: str | None) -> bool:
+    """Whether a job's summary says the release fails without the patch set (no verdict, but
+    not an infrastructure failure either: the next run gives the same answer)."""
+    return summary is not None and summary.startswith("no verdict: ") and _REFUSED in summary
+
+
+@dataclass(frozen=True)
+class Control:
+    """How the unpatched release did: the stage it stopped at (or reached) and its outcome."""
+
+    stage: Stage
+    status: Status
+    summary: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"stage": self.stage.value, "status": self.status.value, "summary": self.summary}
+
+
+def known_fragment(fragment_text: str | None, src: Path, target: Target) -> str:
+    """The fragment's assignments for symbols that ``src``'s Kconfig files define."""
+    from tracker.build.kconfig import find_definitions, parse_config, render
+
+    if not fragment_text:
+        return ""
+    values = parse_config(fragment_text, origin="fragment")
+    defs = find_definitions(src, values, srcarch=target.arch_info.srcarch)
+    return render({sym: val for sym, val in values.items() if defs.get(sym)})
+
+
+def cache_key(rev: str, target: Target, fragment: str, stage: Stage) -> str:
+    raw = json.dumps([rev, str(target), fragment, stage.value])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+class ControlCache:
+    """Control outcomes on disk, one small JSON file each, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, key: str) -> Control | None:
+        try:
+            data = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+            return Control(Stage(data["stage"]), Status(data["status"]), str(data["summary"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, control: Control) -> None:
+        if control.status is Status.ERROR:
+            return  # an infrastructure failure is tried again next time
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(control.to_json(), fh)
+            os.replace(tmp, self.root / f"{key}.json")
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+def run_control(state: Any, upto: Stage) -> Control:
+    """Run configure .. ``upto`` on the unpatched release of ``state`` (a JobState)."""
+    from tracker.boot.qemu import boot_and_test
+    from tracker.build.kbuild import build
+    from tracker.build.kconfig import configure
+    from tracker.sources.store import ReleaseStore
+
+    settings = state.settings
+    target: Target = state.target
+    version = state.version
+    assert state.rev is not None
+    fragment_text = None
+    if version is not None and version.kconfig is not None:
+        fragment_text = Path(version.kconfig).read_text(encoding="utf-8")
+    cache = ControlCache(settings.cache / "baseline")
+    work = state.work / "baseline"
+    logs = state.work / "logs"
+    try:
+        shutil.rmtree(work, ignore_errors=True)
+        src, out = work / "src", work / "out"
+        ReleaseStore.open(settings).materialize(state.rev, src)
+        fragment = known_fragment(fragment_text, src, target)
+        key = {s: cache_key(state.rev, target, fragment, s) for s in CHECKED}
+        for stage in CHECKED[: CHECKED.index(upto) + 1]:  # an earlier failure answers too
+            hit = cache.get(key[stage])
+            if hit is not None and hit.status is Status.FAIL:
+                return hit
+        if (hit := cache.get(key[upto])) is not None:
+            return hit
+        frag_path = None
+        if fragment:
+            frag_path = work / "kconfig"
+            frag_path.write_text(fragment, encoding="utf-8")
+        conf = configure(
+            src, out, target, frag_path, log=logs / "baseline-configure.log",
+            ccache_dir=settings.cache / "ccache",
+        )  # fmt: skip
+        result = _record(cache, key, Stage.CONFIGURE, conf)
+        if upto is Stage.CONFIGURE or not conf.status.proceeds:
+            return result
+        built = build(
+            src, out, target, jobs=settings.jobs or os.cpu_count() or 1,
+            log=logs / "baseline-build.log", ccache_dir=settings.cache / "ccache",
+            timeout=settings.build_timeout,
+        )  # fmt: skip
+        result = _record(cache, key, Stage.BUILD, built)
+        if upto is Stage.BUILD or not built.status.proceeds:
+            return result
+        boot, _ = boot_and_test(
+            built.artifacts["image"], target, None, work=work / "boot",
+            log=logs / "baseline-boot.log", timeout=settings.boot_timeout,
+        )  # fmt: skip
+        return _record(cache, key, Stage.BOOT, boot)
+    except (InfraError, UserError, OSError) as exc:
+        return Control(upto, Status.ERROR, f"infrastructure: {exc}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _record(cache: ControlCache, key: dict[Stage, str], stage: Stage, outcome: Outcome) -> Control:
+    control = Control(stage, outcome.status, outcome.summary)
+    cache.put(key[stage], control)
+    return control
+
+
+def judge(stage: Stage, outcome: Outcome, control: Control, release: str) -> Outcome:
+    """The patched ``outcome`` (a ``fail`` at ``stage``) in the light of the control run."""
+    detail = dict(outcome.detail)
+    detail["baseline"] = control.to_json()
+    if control.status is Status.ERROR:
+        detail["unconfirmed"] = {"status": outcome.status.value, "summary": outcome.summary}
+        summary = (
+            f"no verdict: {outcome.summary} (not confirmed: the unpatched {release} could "
+            f"not be checked: {control.summary})"
+        )
+        return Outcome(Status.ERROR, summary, detail, outcome.artifacts, outcome.log)
+    if control.status is Status.FAIL:
+        detail["unconfirmed"] = {"status": outcome.status.value, "summary": outcome.summary}
+        summary = f"no verdict: {release} fails {control.stage.value}{_REFUSED}{control.summary}"
+        return Outcome(Status.ERROR, summary, detail, outcome.artifacts, outcome.log)
+    return Outcome(outcome.status, outcome.summary, detail, outcome.artifacts, outcome.log)
