@@ -38,6 +38,14 @@ def test_clean_boot_with_smoke_tests() -> None:
     assert "Warning: Processor Platform Limit" in (FIXTURES / "boot-clean.log").read_text()
 
 
+def test_real_clean_arm64_boot_on_virt() -> None:
+    """An arm64 tinyconfig kernel on qemu-system-aarch64 -machine virt (PL011 console, PSCI)."""
+    report, boot, test = _judge("boot-clean-arm64.log", tests=True)
+    assert report.booted and report.done_rc == 0 and report.events == ()
+    assert (boot.status, test.status) == (Status.PASS, Status.PASS)
+    assert test.detail["tests"] == [{"name": "machine", "status": "pass", "message": "aarch64"}]
+
+
 def test_real_oops_names_the_bug_line_and_the_panic() -> None:
     report, boot, test = _judge("boot-oops.log")
     kinds = [e.kind for e in report.events]
