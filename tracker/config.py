@@ -60,6 +60,7 @@ class Settings:
     jobs: int = 0  # 0: number of CPUs
     build_timeout: float = 3600.0
     boot_timeout: float = 120.0
+    boot_accel: str = "tcg"  # tcg, kvm, or auto (KVM when a probe boot proves it works)
     baseline: bool = True  # confirm configure/build/boot failures on the unpatched release
     celery_broker: str = "redis://127.0.0.1:6379/0"
     artifacts_dir: Path | None = None
@@ -172,6 +173,11 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
         values["boot_timeout"] = float(
             _want(boot["timeout"], (int, float), f"{path}: boot.timeout")
         )
+    if "accel" in boot:
+        accel = _want(boot["accel"], str, f"{path}: boot.accel")
+        if accel not in ("tcg", "kvm", "auto"):
+            raise UserError(f"{path}: boot.accel: {accel!r} is not tcg, kvm or auto")
+        values["boot_accel"] = accel
     celery = _want(data.get("celery", {}), dict, f"{path}: [celery]")
     if "broker" in celery:
         values["celery_broker"] = _want(celery["broker"], str, f"{path}: celery.broker")

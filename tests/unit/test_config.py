@@ -21,6 +21,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.db_url.endswith("/ktrack/tracker.db") and s.db_url.startswith("sqlite:///")
     assert s.patchset_paths == (tmp_path / "patches",)
     assert s.feeds == ()
+    assert s.boot_accel == "tcg" and s.baseline  # KVM only when asked; failures confirmed
 
 
 def test_layers_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,6 +68,8 @@ def test_explicit_config_file_replaces_cwd_file(tmp_path: Path) -> None:
         ('[feeds.x]\nkind = "git"\n', "feeds.x.url: expected str"),
         ('[feeds.x]\nkind = "git"\nurl = "a"\ncolour = 1\n', "unknown field(s) colour"),
         ("[database]\nurl = 5\n", "database.url: expected str"),
+        ('[boot]\naccel = "hvf"\n', "boot.accel: 'hvf' is not tcg, kvm or auto"),
+        ("[run]\nbaseline = 1\n", "run.baseline: expected bool, got int"),
     ],
 )
 def test_malformed_settings_name_file_and_field(tmp_path: Path, text: str, message: str) -> None:

@@ -142,6 +142,7 @@ def run_control(state: Any, upto: Stage) -> Control:
         boot, _ = boot_and_test(
             built.artifacts["image"], target, None, work=work / "boot",
             log=logs / "baseline-boot.log", timeout=settings.boot_timeout,
+            accel=settings.boot_accel,
         )  # fmt: skip
         return _record(cache, key, Stage.BOOT, boot)
     except (InfraError, UserError, OSError) as exc:

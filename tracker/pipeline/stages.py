@@ -156,6 +156,7 @@ def stage_boot(state: JobState) -> Outcome:
             work=state.work / f"boot-{attempt}",
             log=state.log(Stage.BOOT),
             timeout=state.settings.boot_timeout,
+            accel=state.settings.boot_accel,
         )
         attempts.append(f"{boot.status.value}/{test.status.value}")
         if Status.FAIL not in (boot.status, test.status):
