@@ -8,8 +8,8 @@ same target and the part of the fragment that the release knows (symbols the pat
 left out). When the release fails there too, the stage becomes ``error`` (no verdict), naming
 the release's own failure; when the control cannot run, the failure is not confirmed either.
 
-Results are kept per (release commit, target, fragment, stage) in ``<cache>/baseline``, so one
-control build serves every patch set tracked on that release.
+Results are kept per (release, target, fragment, stage) in ``<cache>/baseline``, so one control
+build serves every version of a patch set (and every set with the same fragment) on that release.
 """
 
 from __future__ import annotations
@@ -102,24 +102,28 @@ def run_control(state: Any, upto: Stage) -> Control:
     target: Target = state.target
     version = state.version
     assert state.rev is not None
-    fragment_text = None
-    if version is not None and version.kconfig is not None:
-        fragment_text = Path(version.kconfig).read_text(encoding="utf-8")
     cache = ControlCache(settings.cache / "baseline")
     work = state.work / "baseline"
     logs = state.work / "logs"
     try:
-        shutil.rmtree(work, ignore_errors=True)
-        src, out = work / "src", work / "out"
-        ReleaseStore.open(settings).materialize(state.rev, src)
-        fragment = known_fragment(fragment_text, src, target)
-        key = {s: cache_key(state.rev, target, fragment, s) for s in CHECKED}
+        fragment_text = None
+        if version is not None and version.kconfig is not None:
+            fragment_text = Path(version.kconfig).read_text(encoding="utf-8")
+        store = ReleaseStore.open(settings)
+        # keyed by the release's commit (two stores may tag different trees alike); the fragment
+        # the control uses is a function of the release and the whole fragment
+        commit = store.resolve(state.rev) or state.rev
+        key = {s: cache_key(commit, target, fragment_text or "", s) for s in CHECKED}
         for stage in CHECKED[: CHECKED.index(upto) + 1]:  # an earlier failure answers too
             hit = cache.get(key[stage])
             if hit is not None and hit.status is Status.FAIL:
                 return hit
         if (hit := cache.get(key[upto])) is not None:
             return hit
+        shutil.rmtree(work, ignore_errors=True)
+        src, out = work / "src", work / "out"
+        store.materialize(state.rev, src)
+        fragment = known_fragment(fragment_text, src, target)
         frag_path = None
         if fragment:
             frag_path = work / "kconfig"
