@@ -95,6 +95,9 @@ def test_build_failure_is_confirmed_or_refused_by_the_unpatched_release(ws: Path
             "kernel/sched.c:1: broken on purpose"
         )
         assert row.detail["unconfirmed"]["status"] == "fail"
+    # the control's log is kept with the job that ran it (the other was answered by the cache)
+    kept = [got[(n, "6.1.1")]["build"].detail.get("artifacts", {}) for n in ("good", "broken")]
+    assert sorted("baseline-log" in k for k in kept) == [False, True]
     assert "configure" in got[("good", "6.1.1")] and got[("good", "6.1.1")]["configure"].status == (
         "pass"
     )

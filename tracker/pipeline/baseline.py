@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Control:
     stage: Stage
     status: Status
     summary: str
+    log: Path | None = field(default=None, compare=False)  # this run's log, not cached
 
     def to_json(self) -> dict[str, str]:
         return {"stage": self.stage.value, "status": self.status.value, "summary": self.summary}
@@ -132,7 +133,7 @@ def run_control(state: Any, upto: Stage) -> Control:
             src, out, target, frag_path, log=logs / "baseline-configure.log",
             ccache_dir=settings.cache / "ccache",
         )  # fmt: skip
-        result = _record(cache, key, Stage.CONFIGURE, conf)
+        result = _record(cache, key, Stage.CONFIGURE, conf, logs / "baseline-configure.log")
         if upto is Stage.CONFIGURE or not conf.status.proceeds:
             return result
         built = build(
@@ -140,7 +141,7 @@ def run_control(state: Any, upto: Stage) -> Control:
             log=logs / "baseline-build.log", ccache_dir=settings.cache / "ccache",
             timeout=settings.build_timeout,
         )  # fmt: skip
-        result = _record(cache, key, Stage.BUILD, built)
+        result = _record(cache, key, Stage.BUILD, built, logs / "baseline-build.log")
         if upto is Stage.BUILD or not built.status.proceeds:
             return result
         boot, _ = boot_and_test(
@@ -148,15 +149,17 @@ def run_control(state: Any, upto: Stage) -> Control:
             log=logs / "baseline-boot.log", timeout=settings.boot_timeout,
             accel=settings.boot_accel,
         )  # fmt: skip
-        return _record(cache, key, Stage.BOOT, boot)
+        return _record(cache, key, Stage.BOOT, boot, logs / "baseline-boot.log")
     except (InfraError, UserError, OSError) as exc:
         return Control(upto, Status.ERROR, f"infrastructure: {exc}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _record(cache: ControlCache, key: dict[Stage, str], stage: Stage, outcome: Outcome) -> Control:
-    control = Control(stage, outcome.status, outcome.summary)
+def _record(
+    cache: ControlCache, key: dict[Stage, str], stage: Stage, outcome: Outcome, log: Path
+) -> Control:
+    control = Control(stage, outcome.status, outcome.summary, log if log.is_file() else None)
     cache.put(key[stage], control)
     return control
 
@@ -165,15 +168,18 @@ def judge(stage: Stage, outcome: Outcome, control: Control, release: str) -> Out
     """The patched ``outcome`` (a ``fail`` at ``stage``) in the light of the control run."""
     detail = dict(outcome.detail)
     detail["baseline"] = control.to_json()
+    artifacts = dict(outcome.artifacts)
+    if control.log is not None:
+        artifacts["baseline-log"] = control.log  # kept with the job's artifacts
     if control.status is Status.ERROR:
         detail["unconfirmed"] = {"status": outcome.status.value, "summary": outcome.summary}
         summary = (
             f"no verdict: {outcome.summary} (not confirmed: the unpatched {release} could "
             f"not be checked: {control.summary})"
         )
-        return Outcome(Status.ERROR, summary, detail, outcome.artifacts, outcome.log)
+        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log)
     if control.status is Status.FAIL:
         detail["unconfirmed"] = {"status": outcome.status.value, "summary": outcome.summary}
         summary = f"no verdict: {release} fails {control.stage.value}{_REFUSED}{control.summary}"
-        return Outcome(Status.ERROR, summary, detail, outcome.artifacts, outcome.log)
-    return Outcome(outcome.status, outcome.summary, detail, outcome.artifacts, outcome.log)
+        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log)
+    return Outcome(outcome.status, outcome.summary, detail, artifacts, outcome.log)

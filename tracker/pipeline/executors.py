@@ -94,6 +94,7 @@ def _store_log(settings: Settings, path: Path | None) -> tuple[str | None, str |
 
 
 Fence = Callable[[Session], None]
+ARTIFACTS = ("config", "image", "baseline-log")  # files of an outcome kept in the artifacts store
 
 
 def execute_job(
@@ -143,7 +144,7 @@ def execute_job(
                     outcome.status, outcome.summary = Status.ERROR, str(exc)
                     log_hash, excerpt = None, None
                 for name, path in list(outcome.artifacts.items()):
-                    if isinstance(path, Path) and path.is_file() and name in ("config", "image"):
+                    if isinstance(path, Path) and path.is_file() and name in ARTIFACTS:
                         try:
                             outcome.detail.setdefault("artifacts", {})[name] = artifacts.put_file(
                                 settings.artifacts, path
