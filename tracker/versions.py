@@ -11,6 +11,7 @@ leads to (unlike ``sort -V``). linux-next snapshots sort after every numbered re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import total_ordering
@@ -147,23 +148,34 @@ class KernelSpec:
 
     Comma-separated clauses. Comparisons (``>=6.1``, ``<6.13``) must all hold; exact versions
     (``6.1.12``) and series wildcards (``6.1.*``) are alternatives, of which one must hold when any
-    is given. ``all`` (or an empty spec) takes every release. Examples: ``>=6.1``,
-    ``6.1.*,6.12.*``, ``>=6.1,<6.13``.
+    is given. ``all`` (or an empty spec) takes every release. ``latest`` keeps, of the releases
+    the other clauses take, only the newest of each series (the release a user of that stable
+    line runs; what a scheduled CI matrix usually covers). Examples: ``>=6.1``, ``6.1.*,6.12.*``,
+    ``>=6.1,<6.13``, ``>=6.1,latest``.
     """
 
     text: str
     bounds: tuple[tuple[str, KernelVersion], ...] = ()
     exact: tuple[KernelVersion, ...] = ()
     series: tuple[str, ...] = ()
+    latest: bool = False
+    every: bool = False  # "all" was written (with "latest": every release, newest per series)
 
     @classmethod
     def parse(cls, text: str) -> KernelSpec:
         bounds: list[tuple[str, KernelVersion]] = []
         exact: list[KernelVersion] = []
         series: list[str] = []
+        latest = every = False
         for raw in text.split(","):
             clause = raw.strip()
-            if not clause or clause == "all":
+            if not clause:
+                continue
+            if clause == "all":
+                every = True
+                continue
+            if clause == "latest":
+                latest = True
                 continue
             m = _CLAUSE.match(clause)
             if not m:
@@ -177,7 +189,14 @@ class KernelSpec:
                 exact.append(version)
             else:
                 bounds.append((op, version))
-        return cls(text=text, bounds=tuple(bounds), exact=tuple(exact), series=tuple(series))
+        return cls(
+            text=text,
+            bounds=tuple(bounds),
+            exact=tuple(exact),
+            series=tuple(series),
+            latest=latest,
+            every=every,
+        )
 
     def matches(self, version: KernelVersion) -> bool:
         for op, bound in self.bounds:
@@ -192,3 +211,20 @@ class KernelSpec:
         if self.exact or self.series:
             return version in self.exact or version.series in self.series
         return True
+
+    @property
+    def only_latest(self) -> bool:
+        """``latest`` and nothing else: narrows another spec rather than replacing it."""
+        return self.latest and not (self.every or self.bounds or self.exact or self.series)
+
+    def select(self, versions: Iterable[KernelVersion]) -> list[KernelVersion]:
+        """The matching versions, in their given order; with ``latest``, the newest per series."""
+        chosen = [v for v in versions if self.matches(v)]
+        if not self.latest:
+            return chosen
+        newest: dict[str, KernelVersion] = {}
+        for v in chosen:
+            if v.series not in newest or newest[v.series] < v:
+                newest[v.series] = v
+        keep = set(newest.values())
+        return [v for v in chosen if v in keep]

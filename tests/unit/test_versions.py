@@ -106,3 +106,21 @@ def test_kernel_spec() -> None:
     ).matches(p("6.1.13"))
     with pytest.raises(UserError):
         KernelSpec.parse(">=banana")
+
+
+def test_kernel_spec_latest_keeps_the_newest_of_each_series() -> None:
+    p = KernelVersion.parse
+    catalog = [p(v) for v in ("6.1", "6.1.170", "6.1.176", "6.6.60", "6.12-rc7", "6.12",
+                              "6.12.117", "6.13-rc2", "next-20261120", "next-20261127")]  # fmt: skip
+    latest = KernelSpec.parse(">=6.1,latest").select(catalog)
+    assert [str(v) for v in latest] == [
+        "6.1.176", "6.6.60", "6.12.117", "6.13-rc2", "next-20261127"
+    ]  # fmt: skip
+    # the other clauses choose first: the newest 6.1 below 6.1.176 is 6.1.170
+    assert [str(v) for v in KernelSpec.parse("6.1.*,<6.1.176,latest").select(catalog)] == [
+        "6.1.170"
+    ]
+    assert KernelSpec.parse(">=6.1").select(catalog) == [
+        v for v in catalog if KernelSpec.parse(">=6.1").matches(v)
+    ]
+    assert KernelSpec.parse("latest").latest and not KernelSpec.parse("all").latest

@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kernels",
         metavar="SPEC",
-        help="releases to cover, e.g. '>=6.1' or '6.1.*,6.12.*' (default: each set's [track] kernels)",
+        help="releases to cover, e.g. '>=6.1', '6.1.*,6.12.*' or '>=6.1,latest'; 'latest' alone: "
+        "the newest of each series among each set's [track] kernels (default: those releases)",
     )
     p.add_argument(
         "--target",

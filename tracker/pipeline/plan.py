@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -100,7 +100,8 @@ def plan(
     """The jobs of a run, in a stable order (patch set, version, release, target).
 
     ``patchsets`` holds names or ``name@version``; empty means every tracked patch set. ``kernels``
-    overrides each patch set's ``[track] kernels``. UserError on an unknown patch set or version, a
+    overrides each patch set's ``[track] kernels``; ``latest`` alone narrows each set's releases
+    to the newest of each series. UserError on an unknown patch set or version, a
     malformed manifest or series, or a spec that matches no release.
     """
     from tracker.patchsets.formats import content_hash
@@ -127,8 +128,12 @@ def plan(
     stage_names = tuple(s.value for s in sorted(set(stages), key=lambda s: s.index))
     jobs: list[JobSpec] = []
     for manifest, versions in chosen:
-        spec = override or KernelSpec.parse(manifest.track.kernels)
-        chosen_releases = [r for r in releases if spec.matches(r)]
+        spec = KernelSpec.parse(manifest.track.kernels)
+        if override is not None and override.only_latest:
+            spec = replace(spec, latest=True)  # the set's releases, newest per series
+        elif override is not None:
+            spec = override
+        chosen_releases = spec.select(releases)
         target_list = tuple(targets) or manifest.track.targets
         for version in versions:
             digest = content_hash(version)
