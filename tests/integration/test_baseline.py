@@ -117,7 +117,8 @@ def test_control_results_are_cached_per_release_and_target(ws: Path) -> None:
     assert sorted(found) == ["build", "configure"]
     cached = found["build"]
     assert json.loads(cached.read_text()) == {
-        "stage": "build", "status": "fail", "summary": "kernel/sched.c:1: broken on purpose"
+        "stage": "build", "status": "fail", "summary": "kernel/sched.c:1: broken on purpose",
+        "warnings": [],
     }  # fmt: skip
     # the next patch set on that release is answered from the cache, not by another build
     cached.write_text(cached.read_text().replace("broken on", "as cached"))
@@ -144,3 +145,38 @@ def test_bad_baseline_setting_is_a_usage_error(ws: Path) -> None:
     )
     assert r.returncode == 2
     assert "run.baseline: expected bool, got str" in r.stderr
+
+
+WARNING_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_WARN(vx) */")
+
+
+def test_only_warnings_the_release_does_not_have_make_a_build_warn(tmp_path: Path) -> None:
+    repo = synth.kernel_repo(tmp_path, ["6.0"])
+    fork = repo / "kernel" / "fork.c"
+    fork.write_text(fork.read_text().replace("line 1 */", "line 1 KTRACK_WARN(old) */"))
+    synth.git(repo, "commit", "-q", "-am", "Linux 6.1")
+    synth.git(repo, "tag", "v6.1")
+    ws = synth.workspace(tmp_path, repo, name="quiet")  # touches fork.c, which warns already
+    loud = ws / "patches" / "loud"
+    (loud / "0.1").mkdir(parents=True)
+    (loud / "0.1" / "0001-fork-count-contexts.patch").write_text(WARNING_PATCH)
+    (loud / "0.1" / "series").write_text("0001-fork-count-contexts.patch\n")
+    (loud / "patchset.toml").write_text(
+        (ws / "patches" / "quiet" / "patchset.toml").read_text().replace('"quiet"', '"loud"')
+    )
+    assert synth.ktrack(ws, "releases", "sync").returncode == 0
+    r = synth.ktrack(ws, "run", "--stages", "build", "--kernels", "6.1", "--executor", "inline")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = stages(ws)
+    quiet = got[("quiet", "6.1")]["build"]
+    assert quiet.status == "pass", quiet.summary
+    assert quiet.summary == (
+        "built; the 1 warning(s) in patched files are there without the patch set too"
+    )
+    loud_row = got[("loud", "6.1")]["build"]
+    assert loud_row.status == "warn"
+    assert loud_row.summary == (
+        '1 new warning(s) in patched files; first: kernel/fork.c:42: unused variable "vx" '
+        "(touched by 0001-fork-count-contexts.patch)"
+    )
+    assert loud_row.detail["baseline"]["status"] == "pass"

@@ -74,3 +74,30 @@ def test_cache_keeps_verdicts_not_errors_and_survives_garbage(tmp_path: Path) ->
     (tmp_path / "c" / "d.json").write_text("{not json")
     (tmp_path / "c" / "e.json").write_text('{"stage": "nope", "status": "fail", "summary": ""}')
     assert cache.get("d") is None and cache.get("e") is None
+
+
+def test_warnings_are_new_only_beyond_what_the_release_has() -> None:
+    from tracker.pipeline.baseline import judge_warnings
+
+    warned = Outcome(
+        Status.WARN,
+        "2 warning(s) in patched files",
+        {
+            "touched_warning_keys": ["fs/a.c: unused variable 'x'", "fs/a.c: unused variable 'x'"],
+            "touched_warnings": [
+                "fs/a.c:10: unused variable 'x'",
+                "fs/a.c:20: unused variable 'x'",
+            ],
+        },
+    )
+    once = Control(Stage.BUILD, Status.PASS, "built", warnings=("fs/a.c: unused variable 'x'",))
+    out = judge_warnings(warned, once)  # the release has one of the two: the other is new
+    assert out.status is Status.WARN
+    assert out.summary == "1 new warning(s) in patched files; first: fs/a.c:20: unused variable 'x'"
+    twice = Control(
+        Stage.BUILD, Status.PASS, "built", warnings=("fs/a.c: unused variable 'x'",) * 2
+    )
+    assert judge_warnings(warned, twice).status is Status.PASS
+    broken = Control(Stage.BUILD, Status.FAIL, "does not build")  # nothing to compare with
+    assert judge_warnings(warned, broken).status is Status.WARN
+    assert judge_warnings(warned, broken).summary == warned.summary

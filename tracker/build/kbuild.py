@@ -91,6 +91,13 @@ def build_env(src: Path, out: Path, ccache_dir: Path | None) -> dict[str, str]:
     return env
 
 
+MAX_WARNING_KEYS = 2000
+
+
+def warning_key(w: logparse.Diagnostic) -> str:
+    return f"{w.file}: {w.message}"
+
+
 def _touched_rel(touched: Mapping[str, str]) -> dict[str, str]:
     return {
         os.path.normpath(k.removeprefix("a/").removeprefix("b/")): v for k, v in touched.items()
@@ -114,6 +121,10 @@ def judge(
         "errors": [e.describe(rel) for e in parsed.errors[:20]],
         "warnings": len(parsed.warnings),
         "touched_warnings": [w.describe(rel) for w in touched_warnings[:20]],
+        # file and message without the line (a patch moves lines): what a control build of the
+        # release without the patch set is compared with, to tell new warnings from old ones
+        "touched_warning_keys": [warning_key(w) for w in touched_warnings],
+        "warning_keys": sorted(warning_key(w) for w in parsed.warnings)[:MAX_WARNING_KEYS],
         "returncode": returncode,
     }
     if returncode == 0:

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tracker.vocab import Outcome, Stage, Status
 
 CHECKED = (Stage.CONFIGURE, Stage.BUILD, Stage.BOOT)
 _REFUSED = " without the patch set too: "
+CACHE_VERSION = 2  # 2: build controls keep their warnings
 
 
 def release_fails_alone(summary: str | None) -> bool:
@@ -45,6 +47,7 @@ class Control:
     status: Status
     summary: str
     log: Path | None = field(default=None, compare=False)  # this run's log, not cached
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # build warnings, file: message
 
     def to_json(self) -> dict[str, str]:
         return {"stage": self.stage.value, "status": self.status.value, "summary": self.summary}
@@ -62,7 +65,7 @@ def known_fragment(fragment_text: str | None, src: Path, target: Target) -> str:
 
 
 def cache_key(rev: str, target: Target, fragment: str, stage: Stage) -> str:
-    raw = json.dumps([rev, str(target), fragment, stage.value])
+    raw = json.dumps([CACHE_VERSION, rev, str(target), fragment, stage.value])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -75,7 +78,9 @@ class ControlCache:
     def get(self, key: str) -> Control | None:
         try:
             data = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
-            return Control(Stage(data["stage"]), Status(data["status"]), str(data["summary"]))
+            warnings = tuple(str(w) for w in data.get("warnings", ()))
+            stage, status = Stage(data["stage"]), Status(data["status"])
+            return Control(stage, status, str(data["summary"]), warnings=warnings)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -86,7 +91,7 @@ class ControlCache:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(control.to_json(), fh)
+                json.dump({**control.to_json(), "warnings": list(control.warnings)}, fh)
             os.replace(tmp, self.root / f"{key}.json")
         except OSError:
             pass  # a cache that cannot be written only costs time
@@ -159,7 +164,10 @@ def run_control(state: Any, upto: Stage) -> Control:
 def _record(
     cache: ControlCache, key: dict[Stage, str], stage: Stage, outcome: Outcome, log: Path
 ) -> Control:
-    control = Control(stage, outcome.status, outcome.summary, log if log.is_file() else None)
+    warnings = tuple(str(w) for w in outcome.detail.get("warning_keys", ()))
+    control = Control(
+        stage, outcome.status, outcome.summary, log if log.is_file() else None, warnings
+    )
     cache.put(key[stage], control)
     return control
 
@@ -183,3 +191,27 @@ def judge(stage: Stage, outcome: Outcome, control: Control, release: str) -> Out
         summary = f"no verdict: {release} fails {control.stage.value}{_REFUSED}{control.summary}"
         return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log)
     return Outcome(outcome.status, outcome.summary, detail, artifacts, outcome.log)
+
+
+def judge_warnings(outcome: Outcome, control: Control) -> Outcome:
+    """A build that warned in patched files, against a control build of the release: only
+    warnings the release does not have by itself (same file and message, any line) count."""
+    detail = dict(outcome.detail)
+    detail["baseline"] = control.to_json()
+    if control.stage is not Stage.BUILD or not control.status.proceeds:
+        return Outcome(outcome.status, outcome.summary, detail, outcome.artifacts, outcome.log)
+    old = Counter(control.warnings)
+    new: list[str] = []
+    keys = list(outcome.detail.get("touched_warning_keys", ()))
+    described = list(outcome.detail.get("touched_warnings", ()))
+    for i, key in enumerate(keys):
+        if old[key] > 0:
+            old[key] -= 1
+        else:
+            new.append(described[i] if i < len(described) else key)
+    detail["new_warnings"] = new[:20]
+    if not new:
+        summary = f"built; the {len(keys)} warning(s) in patched files are there without the patch set too"
+        return Outcome(Status.PASS, summary, detail, outcome.artifacts, outcome.log)
+    summary = f"{len(new)} new warning(s) in patched files; first: {new[0]}"
+    return Outcome(Status.WARN, summary, detail, outcome.artifacts, outcome.log)

@@ -208,6 +208,14 @@ def run_stages(state: JobState) -> Generator[tuple[Stage, Outcome], None, None]:
         if outcome.status is Status.FAIL and stage in baseline.CHECKED and state.settings.baseline:
             control = baseline.run_control(state, stage)
             outcome = baseline.judge(stage, outcome, control, state.spec.release)
+        elif (
+            stage is Stage.BUILD
+            and outcome.status is Status.WARN
+            and outcome.detail.get("touched_warning_keys")
+            and state.settings.baseline
+        ):
+            control = baseline.run_control(state, stage)
+            outcome = baseline.judge_warnings(outcome, control)
         proceed = outcome.status.proceeds
         yield stage, outcome
 
