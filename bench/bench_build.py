@@ -73,7 +73,10 @@ def common_headers(out: Path) -> set[str]:
     for cmd in (out / "init/.main.o.cmd", out / "kernel/.fork.o.cmd"):
         deps = set()
         for token in cmd.read_text().replace("\\\n", " ").split():
-            token = token.removeprefix("$(srctree)/")
+            # fixdep writes source paths as the compiler saw them: ../src/..., or absolute
+            token = token.removeprefix("$(srctree)/").removeprefix("../src/")
+            if "/src/" in token and token.startswith("/"):
+                token = token.split("/src/", 1)[1]
             if token.endswith(".h") and token.startswith(("include/", "arch/")):
                 deps.add(token)
         found.append(deps)
