@@ -30,6 +30,16 @@ from tracker.results.models import (  # noqa: E402
 BREAKING_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_BREAK */")
 
 
+def second_set(ws: Path, first: str, name: str, patch: str) -> None:
+    """Patch set ``name`` beside ``first`` in ``ws``: the same manifest, its own one patch."""
+    root = ws / "patches" / name
+    (root / "0.1").mkdir(parents=True)
+    (root / "0.1" / "0001-fork-count-contexts.patch").write_text(patch)
+    (root / "0.1" / "series").write_text("0001-fork-count-contexts.patch\n")
+    manifest = (ws / "patches" / first / "patchset.toml").read_text()
+    (root / "patchset.toml").write_text(manifest.replace(f'"{first}"', f'"{name}"'))
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     repo = synth.kernel_repo(tmp_path, ["6.1"])
@@ -40,13 +50,7 @@ def ws(tmp_path: Path) -> Path:
     synth.git(repo, "commit", "-q", "-am", "Linux 6.1.1")
     synth.git(repo, "tag", "v6.1.1")
     ws = synth.workspace(tmp_path, repo, name="good")
-    broken = ws / "patches" / "broken"
-    (broken / "0.1").mkdir(parents=True)
-    (broken / "0.1" / "0001-fork-count-contexts.patch").write_text(BREAKING_PATCH)
-    (broken / "0.1" / "series").write_text("0001-fork-count-contexts.patch\n")
-    (broken / "patchset.toml").write_text(
-        (ws / "patches" / "good" / "patchset.toml").read_text().replace('"good"', '"broken"')
-    )
+    second_set(ws, "good", "broken", BREAKING_PATCH)
     r = synth.ktrack(ws, "releases", "sync")
     assert r.returncode == 0, r.stderr
     return ws
@@ -157,13 +161,7 @@ def test_only_warnings_the_release_does_not_have_make_a_build_warn(tmp_path: Pat
     synth.git(repo, "commit", "-q", "-am", "Linux 6.1")
     synth.git(repo, "tag", "v6.1")
     ws = synth.workspace(tmp_path, repo, name="quiet")  # touches fork.c, which warns already
-    loud = ws / "patches" / "loud"
-    (loud / "0.1").mkdir(parents=True)
-    (loud / "0.1" / "0001-fork-count-contexts.patch").write_text(WARNING_PATCH)
-    (loud / "0.1" / "series").write_text("0001-fork-count-contexts.patch\n")
-    (loud / "patchset.toml").write_text(
-        (ws / "patches" / "quiet" / "patchset.toml").read_text().replace('"quiet"', '"loud"')
-    )
+    second_set(ws, "quiet", "loud", WARNING_PATCH)
     assert synth.ktrack(ws, "releases", "sync").returncode == 0
     r = synth.ktrack(ws, "run", "--stages", "build", "--kernels", "6.1", "--executor", "inline")
     assert r.returncode == 0, r.stdout + r.stderr
