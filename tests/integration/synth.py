@@ -3,7 +3,8 @@ Makefile that answers the configure and build goals ktrack runs (tinyconfig, old
 in a few milliseconds, or slowly when told (``KTRACK_FAKE_BUILD_SECONDS``), or by filling the disk
 (``KTRACK_FAKE_BUILD_BYTES``). A tree whose kernel/ folder holds the word ``KTRACK_BREAK`` fails
 to build with a compiler-style error naming that file and line; ``KTRACK_WARN(name)`` there gives
-a warning 'unused variable "name"' at that line, and the build goes on."""
+a warning 'unused variable "name"' at that line, and the build goes on. ``olddefconfig`` drops
+every ``KTRACK_DROP`` symbol, and fails when kernel/ holds ``KTRACK_NOCONFIG``."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ BYTES_ ?= $(KTRACK_FAKE_BUILD_BYTES)
 tinyconfig defconfig:
 \tprintf 'CONFIG_64BIT=y\\n' > $(O)/.config
 olddefconfig:
-\t@true
+\t@sed -i '/KTRACK_DROP/d' $(O)/.config
+\t@if grep -rqs KTRACK_NOCONFIG kernel; then echo 'kernel/Kconfig:1: syntax error' >&2; exit 1; fi
 bzImage:
 \t@if [ -n "$(SECONDS_)" ]; then sleep $(SECONDS_); fi
 \t@if [ -n "$(BYTES_)" ]; then head -c $(BYTES_) /dev/zero > $(O)/vmlinux.o; fi

@@ -118,7 +118,7 @@ def test_control_results_are_cached_per_release_and_target(ws: Path) -> None:
         json.loads(p.read_text())["stage"]: p
         for p in (Path.home() / "ktrack-cache" / "baseline").glob("*.json")
     }
-    assert sorted(found) == ["build", "configure"]
+    assert sorted(found) == ["build"]  # the build control's own configure is not a verdict
     cached = found["build"]
     assert json.loads(cached.read_text()) == {
         "stage": "build", "status": "fail", "summary": "kernel/sched.c:1: broken on purpose",
@@ -178,3 +178,33 @@ def test_only_warnings_the_release_does_not_have_make_a_build_warn(tmp_path: Pat
         "(touched by 0001-fork-count-contexts.patch)"
     )
     assert loud_row.detail["baseline"]["status"] == "pass"
+
+
+def test_configure_control_leaves_the_fragment_out(tmp_path: Path) -> None:
+    repo = synth.kernel_repo(tmp_path, ["6.1"])
+    (repo / "kernel" / "Kconfig").write_text("# KTRACK_NOCONFIG: this release cannot configure\n")
+    synth.git(repo, "add", "-A")
+    synth.git(repo, "commit", "-q", "-m", "Linux 6.1.1")
+    synth.git(repo, "tag", "v6.1.1")
+    ws = synth.workspace(tmp_path, repo)
+    manifest = ws / "patches" / "demo" / "patchset.toml"
+    (ws / "patches" / "demo" / "0.1" / "kconfig").write_text("CONFIG_KTRACK_DROP_ME=y\n")
+    manifest.write_text(
+        manifest.read_text().replace('source = "0.1"', 'source = "0.1"\nkconfig = "0.1/kconfig"')
+    )
+    assert synth.ktrack(ws, "releases", "sync").returncode == 0
+    r = synth.ktrack(ws, "run", "--stages", "configure", "--executor", "inline")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = stages(ws)
+    # 6.1 configures without the fragment: the symbol the fragment wants is the set's failure
+    mine = got[("demo", "6.1")]["configure"]
+    assert mine.status == "fail"
+    assert mine.summary.startswith("CONFIG_KTRACK_DROP_ME=y did not survive: no such symbol")
+    assert mine.detail["baseline"]["status"] == "pass"
+    # 6.1.1 cannot configure at all: no verdict
+    theirs = got[("demo", "6.1.1")]["configure"]
+    assert theirs.status == "error"
+    assert theirs.summary.startswith(
+        "no verdict: 6.1.1 fails configure without the patch set too: "
+    )
+    assert "kernel/Kconfig:1: syntax error" in theirs.summary

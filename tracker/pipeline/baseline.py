@@ -4,9 +4,12 @@ A patched kernel can fail for reasons the patch set has no part in: the release 
 with this compiler (an old kernel and a new gcc), the base config does not boot under this QEMU,
 a boot option is gone from this release. Before such a failure is recorded as ``fail`` ("the
 patch set is broken here"), the same stages run on the release without the patch set, with the
-same target and the part of the fragment that the release knows (symbols the patch set adds are
-left out). When the release fails there too, the stage becomes ``error`` (no verdict), naming
-the release's own failure; when the control cannot run, the failure is not confirmed either.
+same target. The configure control leaves the fragment out (it is the patch set's own: a symbol
+it asks for that the release cannot give is the set's failure); the build and boot controls take
+the part of the fragment that the release knows (symbols the patch set adds are left out), and
+the config they get even when a symbol did not survive. When the release fails there too, the
+stage becomes ``error`` (no verdict), naming the release's own failure; when the control cannot
+run, the failure is not confirmed either.
 
 Results are kept per (release, target, fragment, stage) in ``<cache>/baseline``, so one control
 build serves every version of a patch set (and every set with the same fragment) on that release.
@@ -120,6 +123,7 @@ def run_control(state: Any, upto: Stage) -> Control:
         # the control uses is a function of the release and the whole fragment
         commit = store.resolve(state.rev) or state.rev
         key = {s: cache_key(commit, target, fragment_text or "", s) for s in CHECKED}
+        key[Stage.CONFIGURE] = cache_key(commit, target, "", Stage.CONFIGURE)  # no fragment
         for stage in CHECKED[: CHECKED.index(upto) + 1]:  # an earlier failure answers too
             hit = cache.get(key[stage])
             if hit is not None and hit.status is Status.FAIL:
@@ -129,24 +133,32 @@ def run_control(state: Any, upto: Stage) -> Control:
         shutil.rmtree(work, ignore_errors=True)
         src, out = work / "src", work / "out"
         store.materialize(state.rev, src)
+        configure_log = logs / "baseline-configure.log"
+        if upto is Stage.CONFIGURE:
+            # the fragment is the patch set's own: can the release configure this target at all?
+            conf = configure(
+                src, out, target, None, log=configure_log, ccache_dir=settings.cache / "ccache"
+            )
+            return _record(cache, key[Stage.CONFIGURE], Stage.CONFIGURE, conf, configure_log)
+        # builds and boots with as much of the set's configuration as the release accepts
         fragment = known_fragment(fragment_text, src, target)
         frag_path = None
         if fragment:
             frag_path = work / "kconfig"
             frag_path.write_text(fragment, encoding="utf-8")
         conf = configure(
-            src, out, target, frag_path, log=logs / "baseline-configure.log",
-            ccache_dir=settings.cache / "ccache",
-        )  # fmt: skip
-        result = _record(cache, key, Stage.CONFIGURE, conf, logs / "baseline-configure.log")
-        if upto is Stage.CONFIGURE or not conf.status.proceeds:
-            return result
+            src, out, target, frag_path, log=configure_log, ccache_dir=settings.cache / "ccache"
+        )
+        if conf.status is Status.ERROR or (
+            conf.status is Status.FAIL and not conf.detail.get("missing")
+        ):  # make itself failed (a symbol that did not survive still leaves a usable .config)
+            return _record(cache, key[upto], Stage.CONFIGURE, conf, configure_log)
         built = build(
             src, out, target, jobs=settings.jobs or os.cpu_count() or 1,
             log=logs / "baseline-build.log", ccache_dir=settings.cache / "ccache",
             timeout=settings.build_timeout,
         )  # fmt: skip
-        result = _record(cache, key, Stage.BUILD, built, logs / "baseline-build.log")
+        result = _record(cache, key[Stage.BUILD], Stage.BUILD, built, logs / "baseline-build.log")
         if upto is Stage.BUILD or not built.status.proceeds:
             return result
         boot, _ = boot_and_test(
@@ -154,21 +166,19 @@ def run_control(state: Any, upto: Stage) -> Control:
             log=logs / "baseline-boot.log", timeout=settings.boot_timeout,
             accel=settings.boot_accel,
         )  # fmt: skip
-        return _record(cache, key, Stage.BOOT, boot, logs / "baseline-boot.log")
+        return _record(cache, key[Stage.BOOT], Stage.BOOT, boot, logs / "baseline-boot.log")
     except (InfraError, UserError, OSError) as exc:
         return Control(upto, Status.ERROR, f"infrastructure: {exc}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _record(
-    cache: ControlCache, key: dict[Stage, str], stage: Stage, outcome: Outcome, log: Path
-) -> Control:
+def _record(cache: ControlCache, key: str, stage: Stage, outcome: Outcome, log: Path) -> Control:
     warnings = tuple(str(w) for w in outcome.detail.get("warning_keys", ()))
     control = Control(
         stage, outcome.status, outcome.summary, log if log.is_file() else None, warnings
     )
-    cache.put(key[stage], control)
+    cache.put(key, control)
     return control
 
 
