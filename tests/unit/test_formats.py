@@ -249,3 +249,31 @@ def test_content_hash_tracks_what_matters(tmp_path: Path) -> None:
     assert h3 != h2
     (q / "a.patch").write_bytes(P2)
     assert content_hash(s) != h3
+
+
+def test_each_patch_carries_the_sha256_of_its_bytes_into_the_apply_report(tmp_path: Path) -> None:
+    """KCIDB's patchset_hash is built from these (sha256sum *.patch | cut -c-64 | sha256sum)."""
+    import hashlib
+
+    from tracker.apply.check import check_series
+    from tracker.sources.tree import DirTree
+
+    q = tmp_path / "q"
+    q.mkdir()
+    (q / "a.patch").write_bytes(P1)
+    (q / "b.patch").write_bytes(P2)
+    (q / "series").write_text("a.patch\nb.patch\n")
+    series = load_series(spec(q, "quilt"))
+    assert [p.sha256 for p in series.patches] == [
+        hashlib.sha256(P1).hexdigest(),
+        hashlib.sha256(P2).hexdigest(),
+    ]
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "f.c").write_text("a\n")
+    (tree / "g.c").write_text("c\n")
+    report = check_series(series, DirTree(tree))
+    assert [p["sha256"] for p in report.to_json()["patches"]] == [
+        hashlib.sha256(P1).hexdigest(),
+        hashlib.sha256(P2).hexdigest(),
+    ]

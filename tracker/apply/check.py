@@ -11,6 +11,7 @@ a failed patch touched is marked ``depends_on_failed``. A patch whose files are 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -302,16 +303,10 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     reports: list[PatchReport] = []
     for patch in series.patches:
         report, pending, pending_modes = check_patch(patch, state, fuzz)
+        report = dataclasses.replace(report, sha256=patch.sha256)
         deps = sorted({failed_paths[p] for p in patch.paths if p in failed_paths})
         if deps:
-            report = PatchReport(
-                name=report.name,
-                klass=report.klass,
-                files=report.files,
-                depends_on_failed=True,
-                depends_on=tuple(deps),
-                note=report.note,
-            )
+            report = dataclasses.replace(report, depends_on_failed=True, depends_on=tuple(deps))
         if report.klass.is_failure:
             for p in patch.paths:
                 failed_paths.setdefault(p, patch.name)

@@ -72,6 +72,7 @@ class PatchReport:
     depends_on_failed: bool = False
     depends_on: tuple[str, ...] = ()
     note: str = ""
+    sha256: str = ""  # of the patch's bytes
 
     @property
     def hunk_count(self) -> int:
@@ -105,6 +106,8 @@ class PatchReport:
             out["depends_on"] = list(self.depends_on)
         if self.note:
             out["note"] = self.note
+        if self.sha256:
+            out["sha256"] = self.sha256
         return out
 
 

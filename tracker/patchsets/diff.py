@@ -154,6 +154,7 @@ class Patch:
     subject: str = ""
     author: str = ""
     base_commit: str | None = None
+    sha256: str = ""  # of the patch's bytes, when it was read from a file or message
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ level, the fuzz factor, the Kconfig fragment or the tests change, and for nothin
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import email.parser
 import email.policy
 import gzip
@@ -343,15 +344,18 @@ def raw_patches(spec: VersionSpec) -> list[RawPatch]:
 
 
 def parse_raw(raw: RawPatch) -> Patch:
+    """Parse one patch; its ``sha256`` is that of its bytes (KCIDB's patchset hash uses it)."""
     with _opened(raw) as fh:
-        return parse_patch(
-            fh,
-            name=raw.name,
-            strip=raw.strip,
-            subject=raw.subject,
-            author=raw.author,
-            base_commit=raw.base_commit,
-        )
+        data = fh.read()
+    patch = parse_patch(
+        io.BytesIO(data),
+        name=raw.name,
+        strip=raw.strip,
+        subject=raw.subject,
+        author=raw.author,
+        base_commit=raw.base_commit,
+    )
+    return dataclasses.replace(patch, sha256=hashlib.sha256(data).hexdigest())
 
 
 def load_series(spec: VersionSpec) -> Series:
