@@ -113,6 +113,22 @@ def check_busybox(cwd: Path) -> Check:
     return Check("busybox-static", Health.OK, path, "boot", True)
 
 
+def check_busybox_arm64() -> Check:
+    from tracker.boot.initramfs import busybox_for
+
+    path = busybox_for("arm64")
+    if not path.is_file():
+        return Check(
+            "busybox-static:arm64",
+            Health.MISSING,
+            f"not at {path}",
+            "boot (arm64)",
+            False,
+            "bash scripts/setup (unpacks Debian's busybox-static:arm64 there)",
+        )
+    return Check("busybox-static:arm64", Health.OK, str(path), "boot (arm64)", False)
+
+
 def check_kvm() -> Check:
     if not os.path.exists("/dev/kvm"):
         return Check(
@@ -205,6 +221,7 @@ def run_checks(settings: Settings, *, fsck: bool = True) -> list[Check]:
     checks = [check_tool(t, cwd) for t in TOOLS]
     extra: list[Callable[[], Check]] = [
         lambda: check_busybox(cwd),
+        check_busybox_arm64,
         check_kvm,
         lambda: check_disk(settings),
         lambda: check_database(settings),

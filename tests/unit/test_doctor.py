@@ -92,3 +92,16 @@ def test_run_checks_lists_every_tool(tmp_path: Path) -> None:
     settings = config.load(cwd=tmp_path, env={}, home=str(tmp_path / "home"))
     checks = run_checks(settings, fsck=False)
     assert len({c.name for c in checks}) == len(checks)
+
+
+def test_arm64_busybox_is_looked_for_in_the_cache(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tracker.doctor import check_busybox_arm64
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    c = check_busybox_arm64()
+    assert c.health is Health.MISSING and not c.required and "scripts/setup" in c.fix
+    assert str(tmp_path / "ktrack" / "busybox" / "arm64" / "busybox") in c.detail
+    bb = tmp_path / "ktrack" / "busybox" / "arm64" / "busybox"
+    bb.parent.mkdir(parents=True)
+    bb.write_bytes(b"\x7fELF")
+    assert check_busybox_arm64().health is Health.OK
