@@ -5,7 +5,9 @@ memory. ``configure``/``build``/``boot``/``test``: the pipeline's own stage func
 commit's tree with the series applied; each verdict is cached on disk by the commit's tree hash
 (and the patch set content, target and stage), so a second bisect of the same range builds
 nothing twice. A commit where the series does not apply, or an earlier stage does not pass,
-cannot tell the later stage's verdict: it is ``skip`` (skipped by the search, never guessed).
+cannot tell the later stage's verdict: it is ``skip`` (skipped by the search, never guessed); so
+is a commit that fails the stage without the patch set too (the control run of
+``tracker.pipeline.baseline``).
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def stage_probe(
                     continue
                 outcome = STAGE_FUNCS[st](state)
                 if st is stage:
-                    verdict = Verdict(outcome.status, outcome.summary)
+                    verdict = _confirmed(state, st, outcome, commit)
                 elif not outcome.status.proceeds:
                     verdict = Verdict(Status.SKIP, f"{st.value}: {outcome.summary}")
                     break
@@ -222,3 +224,17 @@ def stage_probe(
         return verdict
 
     return probe
+
+
+def _confirmed(state: Any, stage: Stage, outcome: Any, commit: str) -> Verdict:
+    """The probe's verdict; a failure the commit has without the patch set too is ``skip``: an
+    upstream commit that does not build (or boot) by itself cannot tell whether the patch set
+    broke there, and blaming it would name the wrong culprit."""
+    from tracker.pipeline import baseline
+
+    if outcome.status is Status.FAIL and stage in baseline.CHECKED and state.settings.baseline:
+        control = baseline.run_control(state, stage)
+        outcome = baseline.judge(stage, outcome, control, commit[:12])
+        if baseline.release_fails_alone(outcome.summary):
+            return Verdict(Status.SKIP, outcome.summary)
+    return Verdict(outcome.status, outcome.summary)

@@ -4,7 +4,8 @@ in a few milliseconds, or slowly when told (``KTRACK_FAKE_BUILD_SECONDS``), or b
 (``KTRACK_FAKE_BUILD_BYTES``). A tree whose kernel/ folder holds the word ``KTRACK_BREAK`` fails
 to build with a compiler-style error naming that file and line; ``KTRACK_WARN(name)`` there gives
 a warning 'unused variable "name"' at that line, and the build goes on. ``olddefconfig`` drops
-every ``KTRACK_DROP`` symbol, and fails when kernel/ holds ``KTRACK_NOCONFIG``."""
+every ``KTRACK_DROP`` symbol, and fails when kernel/ holds ``KTRACK_NOCONFIG``. A tree with both
+``NO_VX`` and ``vx_count`` (what ``PATCH`` adds) fails: an upstream change that breaks the set."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ bzImage:
 \t@if [ -n "$(BYTES_)" ]; then head -c $(BYTES_) /dev/zero > $(O)/vmlinux.o; fi
 \t@if grep -rn KTRACK_BREAK kernel > $(O)/broken; then \\
 \t  sed 's/^\\([^:]*:[0-9]*\\):.*/\\1:2: error: broken on purpose/' $(O)/broken >&2; exit 2; fi
+\t@if grep -rqs NO_VX kernel && grep -rqs vx_count kernel; then \\
+\t  echo "kernel/fork.c:42:2: error: 'vx_count' undeclared (NO_VX)" >&2; exit 2; fi
 \t@grep -rn 'KTRACK_WARN([a-z_]*)' kernel | \\
 \t  sed 's/^\\([^:]*:[0-9]*\\):.*KTRACK_WARN(\\([a-z_]*\\)).*/\\1:3: warning: unused variable "\\2"/' >&2 || true
 \tmkdir -p $(O)/arch/x86/boot && printf 'kernel\\n' > $(O)/arch/x86/boot/bzImage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -209,7 +210,9 @@ def test_build_stage_bisect_builds_each_tree_once(
 
     monkeypatch.setitem(stages.STAGE_FUNCS, Stage.CONFIGURE, configure)
     monkeypatch.setitem(stages.STAGE_FUNCS, Stage.BUILD, build)
-    settings = _settings(base)
+    # stand-in stages: no control build of the unpatched commit (tests/integration/
+    # test_bisect_build.py covers that with real builds)
+    settings = dataclasses.replace(_settings(base), baseline=False)
     result = bisect_patchset(settings, None, "vx@0.2", "6.1", "6.1.2", "build")
     assert result.culprit == breaker
     assert result.stage == "build" and result.paths == ()  # no hunks: no narrowing
