@@ -33,6 +33,7 @@ from tracker import bisect_report, proc  # noqa: E402
 from tracker.bisect import ProbeCache, find_breaks  # noqa: E402
 from tracker.bisect_probe import apply_probe  # noqa: E402
 from tracker.patchsets.diff import Series, parse_patch  # noqa: E402
+from tracker.sources.store import commit_graph_argv  # noqa: E402
 
 MAX_CHECKS = 15
 MAX_SECONDS = 5.0
@@ -122,14 +123,7 @@ def main() -> int:
     for label in ("no commit-graph", "commit-graph"):
         if label == "commit-graph":  # what the store should write after a fetch
             proc.run(
-                [
-                    "git",
-                    f"--git-dir={git_dir}",
-                    "commit-graph",
-                    "write",
-                    "--reachable",
-                    "--changed-paths",
-                ],
+                commit_graph_argv(git_dir),
                 cwd=git_dir,
                 check=True,
             )
