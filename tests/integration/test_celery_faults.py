@@ -128,6 +128,12 @@ def test_database_briefly_unreachable_worker_retries_and_loses_nothing(cluster: 
         wait_until(lambda: bool(_live_claims(cluster.db_url)), 30, "a job in the middle")
         proxy.cut()  # every worker connection dropped, new ones refused
         time.sleep(4.0)
+        # the coordinator polls between broker calls: keep the outage until it has met it
+        wait_until(
+            lambda: any("waiting for the database" in m for m in run.ctx.messages),
+            60,
+            "the coordinator to notice the outage",
+        )
         proxy.restore()
         done_at_restore = len(run.done)
         run.wait(240)
