@@ -114,6 +114,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
         self.cuts = 0
+        self._generation = 0  # bumped by cut(): a connection accepted before it must not survive
 
     def start(self) -> None:
         self._listen()
@@ -124,9 +125,9 @@ class TcpProxy:
         lst.bind(("127.0.0.1", self.port))
         lst.listen(64)
         self._listener = lst
-        threading.Thread(target=self._accept, args=(lst,), daemon=True).start()
+        threading.Thread(target=self._accept, args=(lst, self._generation), daemon=True).start()
 
-    def _accept(self, lst: socket.socket) -> None:
+    def _accept(self, lst: socket.socket, generation: int) -> None:
         while True:
             try:
                 client, _ = lst.accept()
@@ -138,6 +139,10 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if generation != self._generation:  # cut() ran while this one was connecting
+                    client.close()
+                    upstream.close()
+                    return
                 self._socks += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
@@ -163,6 +168,7 @@ class TcpProxy:
             self._listener.close()
             self._listener = None
         with self._lock:
+            self._generation += 1
             socks, self._socks = self._socks, []
         for s in socks:
             with contextlib.suppress(OSError):
