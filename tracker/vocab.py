@@ -108,12 +108,53 @@ class HunkClass(Enum):
         return Status.WARN
 
 
+class Cause(Enum):
+    """Why a stage did not simply pass: who the outcome speaks about.
+
+    - ``verdict``: the patch set is judged (a ``fail`` or ``warn`` that is its own);
+    - ``upstream``: the release fails the same way without the patch set (no verdict);
+    - ``infrastructure``: ours failed (disk, tool, timeout, network, a corrupt store): no verdict;
+    - ``bad-input``: the patch set or the settings are invalid.
+
+    Exit codes, bisect and reports read the cause, never the summary's wording.
+    """
+
+    VERDICT = "verdict"
+    UPSTREAM = "upstream"
+    INFRASTRUCTURE = "infrastructure"
+    BAD_INPUT = "bad-input"
+
+    @classmethod
+    def default_for(cls, status: Status) -> Cause | None:
+        """The cause a status implies when the stage named none: a ``fail`` or ``warn`` is a
+        verdict, an ``error`` is ours; ``pass`` and ``skip`` have none."""
+        if status in (Status.FAIL, Status.WARN):
+            return cls.VERDICT
+        if status is Status.ERROR:
+            return cls.INFRASTRUCTURE
+        return None
+
+    @property
+    def gives_verdict(self) -> bool:
+        return self is Cause.VERDICT
+
+
 @dataclass
 class Outcome:
-    """What one stage returns: its status, a one-line reason, structured detail, artifacts."""
+    """What one stage returns: its status, its cause, a one-line reason, structured detail,
+    artifacts. ``cause`` defaults from the status (see ``Cause.default_for``); a stage that knows
+    better (an ``error`` from bad input, a failure the release has without the patch set) says so.
+    """
 
     status: Status
     summary: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Path] = field(default_factory=dict)
     log: Path | None = None
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        if self.cause is None:
+            self.cause = Cause.default_for(self.status)
+        elif self.status in (Status.PASS, Status.SKIP):
+            self.cause = None  # nothing to explain

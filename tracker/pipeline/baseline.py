@@ -29,7 +29,7 @@ from typing import Any
 
 from tracker.build.target import Target
 from tracker.errors import InfraError, UserError
-from tracker.vocab import Outcome, Stage, Status
+from tracker.vocab import Cause, Outcome, Stage, Status
 
 CHECKED = (Stage.CONFIGURE, Stage.BUILD, Stage.BOOT)
 _REFUSED = " without the patch set too: "
@@ -195,12 +195,16 @@ def judge(stage: Stage, outcome: Outcome, control: Control, release: str) -> Out
             f"no verdict: {outcome.summary} (not confirmed: the unpatched {release} could "
             f"not be checked: {control.summary})"
         )
-        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log)
+        return Outcome(
+            Status.ERROR, summary, detail, artifacts, outcome.log, cause=Cause.INFRASTRUCTURE
+        )
     if control.status is Status.FAIL:
         detail["unconfirmed"] = {"status": outcome.status.value, "summary": outcome.summary}
         summary = f"no verdict: {release} fails {control.stage.value}{_REFUSED}{control.summary}"
-        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log)
-    return Outcome(outcome.status, outcome.summary, detail, artifacts, outcome.log)
+        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log, cause=Cause.UPSTREAM)
+    return Outcome(
+        outcome.status, outcome.summary, detail, artifacts, outcome.log, cause=outcome.cause
+    )
 
 
 def judge_warnings(outcome: Outcome, control: Control) -> Outcome:

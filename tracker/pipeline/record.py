@@ -24,7 +24,7 @@ from tracker.results.models import (
     StageResult,
 )
 from tracker.versions import KernelVersion
-from tracker.vocab import Outcome, Stage, Status
+from tracker.vocab import Cause, Outcome, Stage, Status
 
 
 def now() -> datetime:
@@ -115,6 +115,7 @@ def claim_job(session: Session, spec: JobSpec, run_id: int | None) -> tuple[Job,
         session.expire(job)
     job.run_id = run_id
     job.status = Status.SKIP.value
+    job.cause = None
     job.furthest_stage = None
     job.summary = "running"
     job.finished = False
@@ -151,6 +152,7 @@ def record_stage(
             job_id=job.id,
             stage=stage.value,
             status=outcome.status.value,
+            cause=outcome.cause.value if outcome.cause is not None else None,
             summary=(outcome.summary or "")[:4000],
             detail=outcome.detail,
             started_at=started_at,
@@ -178,6 +180,7 @@ def record_stage(
     if outcome.status is not Status.SKIP:
         job.furthest_stage = stage.value
         job.status = outcome.status.value
+        job.cause = outcome.cause.value if outcome.cause is not None else None
         job.summary = (outcome.summary or "")[:4000]
 
 
@@ -185,6 +188,7 @@ def finish_job(session: Session, job: Job, *, interrupted: str | None = None) ->
     job.finished_at = now()
     if interrupted:
         job.status = Status.ERROR.value
+        job.cause = Cause.INFRASTRUCTURE.value
         job.summary = interrupted
         job.finished = False
     else:

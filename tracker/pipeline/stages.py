@@ -16,7 +16,7 @@ from tracker.config import Settings
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import baseline
 from tracker.pipeline.plan import JobSpec
-from tracker.vocab import Outcome, Stage, Status
+from tracker.vocab import Cause, Outcome, Stage, Status
 
 if TYPE_CHECKING:
     from tracker.results.db import Database
@@ -200,11 +200,26 @@ def run_stages(state: JobState) -> Generator[tuple[Stage, Outcome], None, None]:
         try:
             outcome = STAGE_FUNCS[stage](state)
         except InfraError as exc:
-            outcome = Outcome(Status.ERROR, f"infrastructure: {exc}", log=_maybe(state.log(stage)))
+            outcome = Outcome(
+                Status.ERROR,
+                f"infrastructure: {exc}",
+                log=_maybe(state.log(stage)),
+                cause=Cause.INFRASTRUCTURE,
+            )
         except UserError as exc:
-            outcome = Outcome(Status.ERROR, f"bad input: {exc}", log=_maybe(state.log(stage)))
+            outcome = Outcome(
+                Status.ERROR,
+                f"bad input: {exc}",
+                log=_maybe(state.log(stage)),
+                cause=Cause.BAD_INPUT,
+            )
         except OSError as exc:
-            outcome = Outcome(Status.ERROR, f"infrastructure: {exc}", log=_maybe(state.log(stage)))
+            outcome = Outcome(
+                Status.ERROR,
+                f"infrastructure: {exc}",
+                log=_maybe(state.log(stage)),
+                cause=Cause.INFRASTRUCTURE,
+            )
         if outcome.status is Status.FAIL and stage in baseline.CHECKED and state.settings.baseline:
             control = baseline.run_control(state, stage)
             outcome = baseline.judge(stage, outcome, control, state.spec.release)

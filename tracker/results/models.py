@@ -110,6 +110,7 @@ class Job(Base):
     target: Mapped[str] = mapped_column(String(128))
     stages: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="skip")
+    cause: Mapped[str | None] = mapped_column(String(16))  # vocab.Cause of the worst stage
     furthest_stage: Mapped[str | None] = mapped_column(String(16))
     summary: Mapped[str | None] = mapped_column(Text)
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -145,6 +146,7 @@ class StageResult(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id"))
     stage: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str | None] = mapped_column(String(16))  # vocab.Cause; None for pass/skip
     summary: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime | None]
