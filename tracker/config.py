@@ -10,16 +10,17 @@ Relative paths in a file are relative to the folder holding that file.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo, create_model
 
 from tracker.errors import UserError
+from tracker.schema import AS_TUPLE, Positive, Seconds, Table, Text, read_toml, validate
 
 FEED_KINDS = ("kernelorg", "mirror", "git")
-_TOP_KEYS = {"database", "feeds", "patchsets", "run", "store", "build", "boot", "celery", "report"}
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -37,6 +38,42 @@ def default_cache() -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache") / "ktrack"
 
 
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def _file_relative(value: Any, info: ValidationInfo) -> Any:
+    """A path in a settings file is relative to the folder holding that file."""
+    if isinstance(value, str) and info.context:
+        return _resolve(info.context["base"], value)
+    return value
+
+
+def _sqlite_relative(url: str, info: ValidationInfo) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and info.context:
+        rel = url[len("sqlite:///") :]
+        if rel and rel != ":memory:":
+            return "sqlite:///" + str(_resolve(info.context["base"], rel))
+    return url
+
+
+FilePath = Annotated[Path, BeforeValidator(_file_relative)]
+FilePaths = Annotated[tuple[FilePath, ...], AS_TUPLE]
+DatabaseUrl = Annotated[str, AfterValidator(_sqlite_relative)]
+
+
+class FeedTable(Table):
+    """The keys of one ``[feeds.NAME]`` table (one line per key)."""
+
+    kind: Literal["kernelorg", "mirror", "git"]
+    url: Text
+    tags: Text = "v*"
+    keyring: Text | None = None
+    verify: Literal["required", "if-published", "off"] | None = None
+    hosts: Annotated[tuple[Text, ...], AS_TUPLE] = ()
+
+
 @dataclass(frozen=True)
 class FeedConfig:
     """One ``[feeds.NAME]`` table."""
@@ -46,24 +83,37 @@ class FeedConfig:
     url: str
     tags: str = "v*"
     keyring: str | None = None  # gpg keyring for signature checks (kernelorg, mirror)
+    verify: str | None = None  # required | if-published | off; None: the kind's default
+    hosts: tuple[str, ...] = ()  # hosts besides the feed's own that its URLs may name
+
+
+def setting(key: str, default: Any, schema: Any) -> Any:
+    """A Settings field read from ``[table] key`` of the settings files, validated as ``schema``."""
+    return field(default=default, metadata={"key": key, "schema": schema})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything ktrack reads from its settings layers."""
+    """Everything ktrack reads from its settings layers. A field made with ``setting()`` is a key
+    of the settings files: adding a key is one line here."""
 
     home: Path
     cache: Path
-    database_url: str | None = None
-    feeds: tuple[FeedConfig, ...] = ()
-    patchset_paths: tuple[Path, ...] = (Path("patches"),)
-    jobs: int = 0  # 0: number of CPUs
-    build_timeout: float = 3600.0
-    boot_timeout: float = 120.0
-    boot_accel: str = "tcg"  # tcg, kvm, or auto (KVM when a probe boot proves it works)
-    baseline: bool = True  # confirm configure/build/boot failures on the unpatched release
-    celery_broker: str = "redis://127.0.0.1:6379/0"
-    artifacts_dir: Path | None = None
+    database_url: str | None = setting("database.url", None, DatabaseUrl)
+    feeds: tuple[FeedConfig, ...] = ()  # [feeds.NAME] tables: FeedTable
+    patchset_paths: tuple[Path, ...] = setting("patchsets.paths", (Path("patches"),), FilePaths)
+    jobs: int = setting("run.jobs", 0, Positive)  # 0 (the default): number of CPUs
+    baseline: bool = setting("run.baseline", True, bool)  # confirm failures on the plain release
+    apply_timeout: float = setting("run.apply_timeout", 600.0, Seconds)
+    control_max_age: float | None = setting("run.control_max_age", None, Seconds)  # seconds
+    build_timeout: float = setting("build.timeout", 3600.0, Seconds)
+    boot_timeout: float = setting("boot.timeout", 120.0, Seconds)
+    test_timeout: float = setting("boot.test_timeout", 60.0, Seconds)
+    boot_accel: str = setting(
+        "boot.accel", "tcg", Literal["tcg", "kvm", "auto"]
+    )  # auto: KVM when a probe proves it works
+    celery_broker: str = setting("celery.broker", "redis://127.0.0.1:6379/0", Text)
+    artifacts_dir: Path | None = setting("store.artifacts", None, FilePath)
     sources: tuple[str, ...] = field(default=())  # the files the settings were read from
 
     @property
@@ -90,103 +140,75 @@ class Settings:
         raise UserError(f"unknown feed {name!r} (known: {known})")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: malformed TOML: {exc}") from exc
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read settings: {exc.strerror}") from exc
+EMPTY_TABLES = ("report",)  # tables ktrack accepts with no keys yet
 
 
-def _want(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise UserError(f"{where}: expected {names}, got {type(value).__name__}")
-    return value
+def _keys() -> dict[str, dict[str, tuple[str, Any]]]:
+    """``{table: {key: (Settings attribute, schema)}}`` from the fields made with ``setting()``."""
+    out: dict[str, dict[str, tuple[str, Any]]] = {t: {} for t in EMPTY_TABLES}
+    for f in fields(Settings):
+        if "key" in f.metadata:
+            table, key = f.metadata["key"].split(".")
+            out.setdefault(table, {})[key] = (f.name, f.metadata["schema"])
+    return out
 
 
-def _resolve(base: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p)
+KEYS = _keys()
+TABLES = {
+    table: create_model(  # type: ignore[call-overload]
+        f"{table}_table", __base__=Table, **{k: (s | None, None) for k, (_, s) in keys.items()}
+    )
+    for table, keys in KEYS.items()
+}
+SettingsFile = create_model(  # type: ignore[call-overload]
+    "SettingsFile",
+    __base__=Table,
+    feeds=(dict[str, FeedTable], {}),
+    **{table: (model, model()) for table, model in TABLES.items()},
+)
 
 
 def _apply_file(values: dict[str, Any], path: Path) -> None:
-    data = _read_toml(path)
     base = path.parent.resolve()
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise UserError(
-                f"{path}: unknown table [{key}] (known: {', '.join(sorted(_TOP_KEYS))})"
-            )
-    db = _want(data.get("database", {}), dict, f"{path}: [database]")
-    if "url" in db:
-        url = _want(db["url"], str, f"{path}: database.url")
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            rel = url[len("sqlite:///") :]
-            if rel and rel != ":memory:":
-                url = "sqlite:///" + str(_resolve(base, rel))
-        values["database_url"] = url
-    feeds = _want(data.get("feeds", {}), dict, f"{path}: [feeds]")
+    doc = validate(SettingsFile, read_toml(path, "settings"), str(path), context={"base": base})
+    for table, keys in KEYS.items():
+        given = getattr(doc, table)
+        for key, (attr, _) in keys.items():
+            if key in given.model_fields_set:
+                values[attr] = getattr(given, key)
     merged = dict(values.get("feeds", {}))
-    for name, table in feeds.items():
-        where = f"{path}: feeds.{name}"
-        _want(table, dict, where)
-        kind = _want(table.get("kind"), str, f"{where}.kind")
-        if kind not in FEED_KINDS:
-            raise UserError(
-                f"{where}.kind: unknown feed kind {kind!r} (known: {', '.join(FEED_KINDS)})"
-            )
-        url = _want(table.get("url"), str, f"{where}.url")
-        if kind == "git" and "://" not in url and not url.startswith("git@"):
+    for name, t in doc.feeds.items():
+        url = t.url
+        if t.kind == "git" and "://" not in url and not url.startswith("git@"):
             url = str(_resolve(base, url))
-        if kind == "mirror" and "://" not in url:
+        if t.kind == "mirror" and "://" not in url:
             url = _resolve(base, url).as_uri()
-        unknown = set(table) - {"kind", "url", "tags", "keyring"}
-        if unknown:
-            raise UserError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        tags = _want(table.get("tags", "v*"), str, f"{where}.tags")
-        keyring = table.get("keyring")
-        if keyring is not None:
-            keyring = str(_resolve(base, _want(keyring, str, f"{where}.keyring")))
-        merged[name] = FeedConfig(name=name, kind=kind, url=url, tags=tags, keyring=keyring)
+        keyring = str(_resolve(base, t.keyring)) if t.keyring is not None else None
+        merged[name] = FeedConfig(
+            name=name,
+            kind=t.kind,
+            url=url,
+            tags=t.tags,
+            keyring=keyring,
+            verify=t.verify,
+            hosts=t.hosts,
+        )
     values["feeds"] = merged
-    ps = _want(data.get("patchsets", {}), dict, f"{path}: [patchsets]")
-    if "paths" in ps:
-        paths = _want(ps["paths"], list, f"{path}: patchsets.paths")
-        values["patchset_paths"] = tuple(
-            _resolve(base, _want(p, str, f"{path}: patchsets.paths[]")) for p in paths
-        )
-    run = _want(data.get("run", {}), dict, f"{path}: [run]")
-    if "jobs" in run:
-        values["jobs"] = _want(run["jobs"], int, f"{path}: run.jobs")
-    if "baseline" in run:
-        values["baseline"] = _want(run["baseline"], bool, f"{path}: run.baseline")
-    build = _want(data.get("build", {}), dict, f"{path}: [build]")
-    if "timeout" in build:
-        values["build_timeout"] = float(
-            _want(build["timeout"], (int, float), f"{path}: build.timeout")
-        )
-    boot = _want(data.get("boot", {}), dict, f"{path}: [boot]")
-    if "timeout" in boot:
-        values["boot_timeout"] = float(
-            _want(boot["timeout"], (int, float), f"{path}: boot.timeout")
-        )
-    if "accel" in boot:
-        accel = _want(boot["accel"], str, f"{path}: boot.accel")
-        if accel not in ("tcg", "kvm", "auto"):
-            raise UserError(f"{path}: boot.accel: {accel!r} is not tcg, kvm or auto")
-        values["boot_accel"] = accel
-    celery = _want(data.get("celery", {}), dict, f"{path}: [celery]")
-    if "broker" in celery:
-        values["celery_broker"] = _want(celery["broker"], str, f"{path}: celery.broker")
-    store = _want(data.get("store", {}), dict, f"{path}: [store]")
-    if "artifacts" in store:
-        values["artifacts_dir"] = _resolve(
-            base, _want(store["artifacts"], str, f"{path}: store.artifacts")
-        )
     values.setdefault("sources", []).append(str(path))
+
+
+def _from_env(values: dict[str, Any], env: Mapping[str, str]) -> None:
+    if env.get("KTRACK_DB"):
+        values["database_url"] = env["KTRACK_DB"]
+    if env.get("KTRACK_JOBS"):
+        text = env["KTRACK_JOBS"]
+        try:
+            jobs = int(text)
+        except ValueError:
+            raise UserError(f"KTRACK_JOBS: not a number: {text!r}") from None
+        values["jobs"] = validate(TABLES["run"], {"jobs": jobs}, "KTRACK_JOBS").jobs
+    if env.get("KTRACK_BROKER"):
+        values["celery_broker"] = env["KTRACK_BROKER"]
 
 
 def load(
@@ -219,15 +241,7 @@ def load(
         values["patchset_paths"] = (cwd / "patches",)
     home_dir = Path(home or env.get("KTRACK_HOME") or default_home()).expanduser()
     cache_dir = Path(env.get("KTRACK_CACHE") or default_cache()).expanduser()
-    if env.get("KTRACK_DB"):
-        values["database_url"] = env["KTRACK_DB"]
-    if env.get("KTRACK_JOBS"):
-        try:
-            values["jobs"] = int(env["KTRACK_JOBS"])
-        except ValueError as exc:
-            raise UserError(f"KTRACK_JOBS: not a number: {env['KTRACK_JOBS']!r}") from exc
-    if env.get("KTRACK_BROKER"):
-        values["celery_broker"] = env["KTRACK_BROKER"]
+    _from_env(values, env)
     if db:
         values["database_url"] = db
     feeds = values.pop("feeds", {})

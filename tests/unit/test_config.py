@@ -63,13 +63,16 @@ def test_explicit_config_file_replaces_cwd_file(tmp_path: Path) -> None:
     [
         ("[database\nurl=1", "malformed TOML"),
         ("[bogus]\nx = 1\n", "unknown table [bogus]"),
-        ("[run]\njobs = 'many'\n", "run.jobs: expected int"),
-        ('[feeds.x]\nkind = "ftp"\nurl = "a"\n', "feeds.x.kind: unknown feed kind 'ftp'"),
-        ('[feeds.x]\nkind = "git"\n', "feeds.x.url: expected str"),
-        ('[feeds.x]\nkind = "git"\nurl = "a"\ncolour = 1\n', "unknown field(s) colour"),
-        ("[database]\nurl = 5\n", "database.url: expected str"),
-        ('[boot]\naccel = "hvf"\n', "boot.accel: 'hvf' is not tcg, kvm or auto"),
-        ("[run]\nbaseline = 1\n", "run.baseline: expected bool, got int"),
+        ("[run]\njobs = 'many'\n", "run.jobs: expected an int"),
+        ('[feeds.x]\nkind = "ftp"\nurl = "a"\n', "feeds.x.kind: 'ftp' is not one of"),
+        ('[feeds.x]\nkind = "git"\n', "feeds.x.url: missing (required)"),
+        (
+            '[feeds.x]\nkind = "git"\nurl = "a"\ncolour = 1\n',
+            "feeds.x.colour: unknown key 'colour'",
+        ),
+        ("[database]\nurl = 5\n", "database.url: expected a string"),
+        ('[boot]\naccel = "hvf"\n', "boot.accel: 'hvf' is not one of 'tcg', 'kvm' or 'auto'"),
+        ("[run]\nbaseline = 1\n", "run.baseline: expected a bool, got int"),
     ],
 )
 def test_malformed_settings_name_file_and_field(tmp_path: Path, text: str, message: str) -> None:
