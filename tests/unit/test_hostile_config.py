@@ -4,6 +4,7 @@ names each in its table."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,185 @@ def test_non_utf8_manifest_is_one_line_naming_it(tmp_path: Path) -> None:
     assert r.returncode == 2
     line = one_line(r)
     assert str(manifest) in line and "not UTF-8" in line
+
+
+# --- 2: manifest paths out of the patch set's folder -----------------------------------------
+
+NUMBERS = "".join(f"{i}\n" for i in range(1, 31))
+PATCH = "--- a/f.c\n+++ b/f.c\n@@ -7,7 +7,7 @@\n 7\n 8\n 9\n-10\n+ten\n 11\n 12\n 13\n"
+
+
+def patch_set(root: Path, name: str, version: str = "") -> Path:
+    """A valid quilt set ``name`` under ``root`` (one patch, a Kconfig fragment, a tests folder);
+    ``version`` replaces its [[versions]] table."""
+    d = root / name
+    write(d / "q" / "series", "a.patch\n")
+    write(d / "q" / "a.patch", PATCH)
+    write(d / "kconfig", "CONFIG_X=y\n")
+    write(d / "tests" / "run", "#!/bin/sh\n")
+    version = version or 'source = "q"\nkconfig = "kconfig"\ntests = "tests"\n'
+    return write(
+        d / "patchset.toml",
+        f'name = "{name}"\nsummary = "s"\n[[versions]]\nversion = "1"\nbase = "6.1"\n'
+        f'format = "quilt"\n{version}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "version", "message"),
+    [
+        (
+            "source",
+            'source = "../../elsewhere"\n',
+            "versions[0].source: '../../elsewhere' leads out",
+        ),
+        (
+            "source",
+            'source = "q/../../other/q"\n',
+            "versions[0].source: 'q/../../other/q' leads out",
+        ),
+        ("source", 'source = "LINK"\n', "versions[0].source: 'LINK' is absolute"),
+        ("kconfig", 'source = "q"\nkconfig = "LINK/kconfig"\n', "versions[0].kconfig: 'LINK"),
+        ("kconfig", 'source = "q"\nkconfig = "~/kconfig"\n', "versions[0].kconfig: '~/kconfig'"),
+        ("tests", 'source = "q"\ntests = "LINK"\n', "versions[0].tests: 'LINK' is absolute"),
+        (
+            "tests",
+            'source = "q"\ntests = "../other/tests"\n',
+            "versions[0].tests: '../other/tests'",
+        ),
+    ],
+)
+def test_manifest_paths_outside_the_set_folder_are_refused(
+    tmp_path: Path, field: str, version: str, message: str
+) -> None:
+    """``source``, ``kconfig`` and ``tests`` must stay in the set's folder: no ``..`` out of it,
+    no absolute path, no ``~``."""
+    from tracker.patchsets.manifest import load_manifest
+
+    outside = tmp_path / "elsewhere"
+    patch_set(tmp_path, "other")
+    write(outside / "series", "a.patch\n")
+    write(outside / "a.patch", PATCH)
+    write(outside / "kconfig", "CONFIG_EVIL=y\n")
+    message = message.replace("LINK", str(outside))
+    path = patch_set(tmp_path / "sets", "demo", version.replace("LINK", str(outside)))
+    with pytest.raises(UserError) as info:
+        load_manifest(path)
+    assert str(info.value).startswith(f"{path}: {message}"), str(info.value)
+
+
+@pytest.mark.parametrize("field", ["source", "kconfig", "tests"])
+def test_manifest_symlink_in_the_set_folder_pointing_out_is_refused(
+    tmp_path: Path, field: str
+) -> None:
+    """A symlink inside the set's folder whose target is outside it is judged where it ends up."""
+    from tracker.patchsets.manifest import load_manifest
+
+    outside = tmp_path / "host"
+    write(outside / "series", "a.patch\n")
+    write(outside / "a.patch", PATCH)
+    write(outside / "kconfig", "CONFIG_EVIL=y\n")
+    write(outside / "run", "#!/bin/sh\n")
+    path = patch_set(tmp_path / "sets", "demo")
+    link = path.parent / "escape"
+    target = outside / "kconfig" if field == "kconfig" else outside
+    link.symlink_to(target)
+    text = path.read_text().replace(f'{field} = "', f'{field} = "escape" #', 1)
+    path.write_text(text.replace('= "escape" #q"', '= "escape"'))
+    with pytest.raises(UserError) as info:
+        load_manifest(path)
+    assert str(info.value).startswith(
+        f"{path}: versions[0].{field}: 'escape' leads out of the patch set's folder"
+    ), str(info.value)
+
+
+def test_mbox_folder_entry_linking_out_is_refused(tmp_path: Path) -> None:
+    from tracker.patchsets.formats import load_series
+    from tracker.patchsets.manifest import load_manifest
+
+    write(tmp_path / "host" / "secret.patch", "From x\n")
+    path = patch_set(tmp_path / "sets", "demo", 'source = "mails"\n')
+    mails = path.parent / "mails"
+    mails.mkdir()
+    (mails / "0001.patch").symlink_to(tmp_path / "host" / "secret.patch")
+    path.write_text(path.read_text().replace('format = "quilt"', 'format = "mbox"'))
+    spec = load_manifest(path).versions[0]
+    with pytest.raises(UserError, match="'0001.patch' leads out of the patch folder"):
+        load_series(spec)
+
+
+def test_manifest_path_escape_exits_2_from_check(tmp_path: Path) -> None:
+    write(tmp_path / "elsewhere.patch", PATCH)
+    path = patch_set(tmp_path / "patches", "demo", 'source = "../../elsewhere.patch"\n')
+    path.write_text(path.read_text().replace('format = "quilt"', 'format = "diff"'))
+    write(tmp_path / "tree" / "f.c", NUMBERS)
+    r = ktrack(
+        "check", "demo", "6.1", "--tree", str(tmp_path / "tree"), cwd=tmp_path, home=tmp_path / "h"
+    )
+    assert r.returncode == 2
+    line = one_line(r)
+    assert str(path) in line and "versions[0].source" in line and "leads out" in line
+    assert (tmp_path / "tree" / "f.c").read_text() == NUMBERS
+
+
+# --- 19: one broken patchset.toml -------------------------------------------------------------
+
+
+def _two_sets(tmp_path: Path) -> Path:
+    patch_set(tmp_path / "patches", "good")
+    broken = patch_set(tmp_path / "patches", "bad")
+    broken.write_text(broken.read_text().replace('base = "6.1"', 'base = "6.1"\nfuz = 1'))
+    write(tmp_path / "tree" / "f.c", NUMBERS)
+    return broken
+
+
+def test_broken_manifest_keeps_other_sets_usable(tmp_path: Path) -> None:
+    broken = _two_sets(tmp_path)
+    tree = str(tmp_path / "tree")
+    good = ktrack("check", "good", "6.1", "--tree", tree, cwd=tmp_path, home=tmp_path / "h")
+    assert good.returncode == 0, good.stderr
+    assert "Traceback" not in good.stderr
+    bad = ktrack("check", "bad", "6.1", "--tree", tree, cwd=tmp_path, home=tmp_path / "h")
+    assert bad.returncode == 2
+    line = one_line(bad)
+    assert (
+        str(broken) in line and "versions[0].fuz: unknown key 'fuz' (did you mean 'fuzz'?" in line
+    )
+
+
+def test_broken_manifest_is_reported_when_every_set_is_used(tmp_path: Path) -> None:
+    """``run`` and ``plan`` over every set: the broken one is reported in one line and left
+    out; the others are planned."""
+    from tracker.patchsets.manifest import discover
+
+    broken = _two_sets(tmp_path)
+    lines: list[str] = []
+    assert [m.name for m in discover([tmp_path / "patches"], warn=lines.append)] == ["good"]
+    assert lines == [
+        f"patch set 'bad' left out: {broken}: versions[0].fuz: unknown key 'fuz' "
+        "(did you mean 'fuzz'? known: base, format, fuzz, kconfig, range, source, strip, tests, "
+        "version)"
+    ]
+
+
+def test_broken_manifest_is_listed_as_invalid_with_the_reason(tmp_path: Path) -> None:
+    broken = _two_sets(tmp_path)
+    r = ktrack("patchsets", "list", "--json", cwd=tmp_path, home=tmp_path / "h")
+    assert r.returncode == 0, r.stderr
+    sets = {p["name"]: p for p in json.loads(r.stdout)["patchsets"]}
+    assert sets["good"]["valid"] and sets["good"]["versions"][0]["version"] == "1"
+    assert sets["bad"]["valid"] is False and sets["bad"]["path"] == str(broken)
+    assert "versions[0].fuz: unknown key 'fuz'" in sets["bad"]["error"]
+    r = ktrack("patchsets", "list", cwd=tmp_path, home=tmp_path / "h")
+    assert r.returncode == 0 and "invalid" in r.stdout and "good" in r.stdout
+
+
+def test_set_with_a_broken_series_is_listed_as_invalid(tmp_path: Path) -> None:
+    patch_set(tmp_path / "patches", "good")
+    missing = patch_set(tmp_path / "patches", "gone")
+    write(missing.parent / "q" / "series", "a.patch\nnot-there.patch\n")
+    r = ktrack("patchsets", "list", "--json", cwd=tmp_path, home=tmp_path / "h")
+    assert r.returncode == 0, r.stderr
+    sets = {p["name"]: p for p in json.loads(r.stdout)["patchsets"]}
+    assert sets["good"]["valid"] and not sets["gone"]["valid"]
+    assert "not-there.patch" in sets["gone"]["error"]

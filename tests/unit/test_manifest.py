@@ -78,17 +78,25 @@ def test_track_defaults(tmp_path: Path) -> None:
         ('name = "vcontext"\n', "", "name: missing (required)"),
         ('name = "vcontext"', 'name = "v context"', "name: 'v context' must be"),
         ('format = "quilt"', 'format = "svn"', "versions[0].format: 'svn' is not one of"),
-        ("fuzz = 2", "fuzz = 3", "versions[1].fuzz: 3 is not between 0 and 2"),
-        ("fuzz = 2", 'fuzz = "2"', "versions[1].fuzz: expected an integer"),
-        ("strip = 0", "strip = -1", "versions[1].strip: -1 is not between"),
+        ("fuzz = 2", "fuzz = 3", "versions[1].fuzz: must be less than or equal to 2, got 3"),
+        ("fuzz = 2", 'fuzz = "2"', "versions[1].fuzz: expected an int, got str"),
+        (
+            "strip = 0",
+            "strip = -1",
+            "versions[1].strip: must be greater than or equal to 0, got -1",
+        ),
         ('base = "6.1"', 'base = "six"', "versions[0].base: not a kernel version"),
         ('source = "0.9"', 'source = "missing"', "versions[0].source: quilt source not found"),
         ('kconfig = "0.9/kconfig"', 'kconfig = "nope"', "versions[0].kconfig: Kconfig fragment"),
         ('version = "0.10"', 'version = "0.9"', "versions: version '0.9' appears twice"),
-        ('homepage = "https', 'colour = "red"\nhomepage = "https', "unknown field(s) colour"),
-        ("fuzz = 2", "fuzz = 2\nfuz = 1", "versions[1].unknown field(s) fuz"),
+        ('homepage = "https', 'colour = "red"\nhomepage = "https', "colour: unknown key 'colour'"),
+        (
+            "fuzz = 2",
+            "fuzz = 2\nfuz = 1",
+            "versions[1].fuz: unknown key 'fuz' (did you mean 'fuzz'?",
+        ),
         ('"arm64:defconfig"', '"arm64 defconfig"', "track.targets[1]: 'arm64 defconfig'"),
-        ("[track]", "[track]\nbogus = 1", "track.unknown field(s) bogus"),
+        ("[track]", "[track]\nbogus = 1", "track.bogus: unknown key 'bogus'"),
         (
             'summary = "VServer-style security contexts"',
             "summary = 3",
@@ -131,8 +139,11 @@ def test_discover_and_resolve(tmp_path: Path) -> None:
 def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     make(tmp_path / "a")
     make(tmp_path / "b")
+    assert [m.path for m in discover([tmp_path / "a", tmp_path / "b"], warn=None)] == [
+        tmp_path / "a" / "vcontext" / "patchset.toml"
+    ]
     with pytest.raises(UserError, match="already defined in"):
-        discover([tmp_path / "a", tmp_path / "b"])
+        resolve([tmp_path / "a", tmp_path / "b"], "vcontext")
 
 
 def test_version_key_is_natural() -> None:

@@ -265,6 +265,10 @@ def _mbox(source: Path, strip: int) -> list[RawPatch]:
             raise UserError(f"{source}: no .patch, .eml or .mbox files in the folder")
     else:
         files = [source]
+    root = source.resolve() if source.is_dir() else None
+    for f in files:
+        if root is not None and root not in f.resolve().parents:
+            raise UserError(f"{source}: {f.name!r} leads out of the patch folder")
     datas = []
     for f in files:
         with open_maybe_compressed(f) as fh:

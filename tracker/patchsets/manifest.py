@@ -8,13 +8,16 @@ holds the manifest. See DESIGN.md, "Files a user writes".
 from __future__ import annotations
 
 import re
-import tomllib
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
 
 from tracker.errors import UserError
+from tracker.schema import AS_TUPLE, Table, Text, read_toml, validate
 from tracker.versions import KernelVersion
 
 MANIFEST = "patchset.toml"
@@ -22,9 +25,63 @@ FORMATS = ("diff", "quilt", "mbox", "git")
 MAX_FUZZ = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _TARGET = re.compile(r"^[a-z0-9_]+:[^\s:]+$")
-_TOP = {"name", "summary", "homepage", "versions", "track"}
-_VERSION = {"version", "base", "format", "source", "strip", "fuzz", "kconfig", "tests", "range"}
-_TRACK = {"kernels", "targets"}
+
+
+def _set_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} must be letters, digits, '.', '_', '+' or '-'")
+    return value
+
+
+def _version_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a plain version string")
+    return value
+
+
+def _kernel(value: str) -> str:
+    try:
+        KernelVersion.parse(value)
+    except UserError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+def _target(value: str) -> str:
+    if not _TARGET.match(value):
+        raise ValueError(f"{value!r} is not 'arch:config' (e.g. x86_64:tinyconfig)")
+    return value
+
+
+class VersionTable(Table):
+    """One ``[[versions]]`` table as written (one line per key)."""
+
+    version: Annotated[str, AfterValidator(_version_name)]
+    base: Annotated[Text, AfterValidator(_kernel)]
+    format: Literal["diff", "quilt", "mbox", "git"]
+    source: Text
+    strip: Annotated[int, Field(ge=0, le=16)] = 1
+    fuzz: Annotated[int, Field(ge=0, le=MAX_FUZZ)] = 0
+    kconfig: Text | None = None
+    tests: Text | None = None
+    range: Text | None = None
+
+
+class TrackTable(Table):
+    kernels: Text | None = None
+    targets: Annotated[tuple[Annotated[str, AfterValidator(_target)], ...], AS_TUPLE] = (
+        "x86_64:tinyconfig",
+    )
+
+
+class ManifestFile(Table):
+    """A ``patchset.toml`` as written."""
+
+    name: Annotated[Text, AfterValidator(_set_name)]
+    summary: Text
+    homepage: str | None = None
+    versions: Annotated[tuple[VersionTable, ...], AS_TUPLE] = ()
+    track: TrackTable = TrackTable()
 
 
 @dataclass(frozen=True)
@@ -87,163 +144,106 @@ def version_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
-def _field(where: str, value: Any, kind: type, what: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise UserError(f"{where}: expected {what}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _str(
-    path: Path, table: dict[str, Any], key: str, where: str, required: bool = True
-) -> str | None:
-    if key not in table:
-        if required:
-            raise UserError(f"{path}: {where}{key}: missing (required)")
-        return None
-    value = _field(f"{path}: {where}{key}", table[key], str, "a string")
-    if required and not value.strip():
-        raise UserError(f"{path}: {where}{key}: must not be empty")
-    return str(value)
-
-
-def _unknown(path: Path, table: dict[str, Any], known: set[str], where: str) -> None:
-    extra = sorted(set(table) - known)
-    if extra:
+def _inside(path: Path, value: str, where: str, kind: str) -> Path:
+    """``value`` (relative to the manifest's folder) as a path that stays inside that folder, even
+    through symlinks; an absolute path, ``~``, ``..`` out of it or a link out of it is refused."""
+    folder = path.parent
+    if value.startswith("~") or Path(value).is_absolute():
         raise UserError(
-            f"{path}: {where}unknown field(s) {', '.join(extra)} (known: {', '.join(sorted(known))})"
+            f"{path}: {where}: {value!r} is absolute; give a path inside the patch set's folder"
         )
-
-
-def _path(path: Path, value: str, where: str, *, must_exist: bool, kind: str = "") -> Path:
-    p = Path(value).expanduser()
-    full = p if p.is_absolute() else (path.parent / p)
-    if must_exist and not full.exists():
-        raise UserError(f"{path}: {where}: {kind or 'path'} not found: {full}")
+    full = folder / value
+    real, root = full.resolve(), folder.resolve()
+    if real != root and root not in real.parents:
+        raise UserError(
+            f"{path}: {where}: {value!r} leads out of the patch set's folder ({root}) to {real}"
+        )
+    if not full.exists():
+        raise UserError(f"{path}: {where}: {kind} not found: {full}")
     return full
 
 
-def _version(path: Path, i: int, table: Any) -> VersionSpec:
+def _version(path: Path, i: int, t: VersionTable) -> VersionSpec:
     where = f"versions[{i}]."
-    _field(f"{path}: versions[{i}]", table, dict, "a table")
-    _unknown(path, table, _VERSION, where)
-    version = _str(path, table, "version", where)
-    assert version is not None
-    if not _NAME.match(version):
-        raise UserError(f"{path}: {where}version: {version!r} is not a plain version string")
-    base = _str(path, table, "base", where)
-    assert base is not None
-    try:
-        KernelVersion.parse(base)
-    except UserError as exc:
-        raise UserError(f"{path}: {where}base: {exc.message}", hint=exc.hint) from None
-    fmt = _str(path, table, "format", where)
-    if fmt not in FORMATS:
-        raise UserError(f"{path}: {where}format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    source_text = _str(path, table, "source", where)
-    assert source_text is not None
-    source = _path(path, source_text, f"{where}source", must_exist=True, kind=f"{fmt} source")
-    strip = _field(f"{path}: {where}strip", table.get("strip", 1), int, "an integer")
-    if not 0 <= strip <= 16:
-        raise UserError(f"{path}: {where}strip: {strip} is not between 0 and 16")
-    fuzz = _field(f"{path}: {where}fuzz", table.get("fuzz", 0), int, "an integer")
-    if not 0 <= fuzz <= MAX_FUZZ:
-        raise UserError(f"{path}: {where}fuzz: {fuzz} is not between 0 and {MAX_FUZZ}")
-    kconfig_text = _str(path, table, "kconfig", where, required=False)
-    kconfig = (
-        _path(path, kconfig_text, f"{where}kconfig", must_exist=True, kind="Kconfig fragment")
-        if kconfig_text
-        else None
-    )
+    source = _inside(path, t.source, f"{where}source", f"{t.format} source")
+    kconfig = _inside(path, t.kconfig, f"{where}kconfig", "Kconfig fragment") if t.kconfig else None
     if kconfig is not None and not kconfig.is_file():
         raise UserError(f"{path}: {where}kconfig: not a file: {kconfig}")
-    tests_text = _str(path, table, "tests", where, required=False)
-    tests = (
-        _path(path, tests_text, f"{where}tests", must_exist=True, kind="tests folder")
-        if tests_text
-        else None
-    )
+    tests = _inside(path, t.tests, f"{where}tests", "tests folder") if t.tests else None
     if tests is not None and not tests.is_dir():
         raise UserError(f"{path}: {where}tests: not a folder: {tests}")
-    rng = _str(path, table, "range", where, required=False)
-    if rng is not None and fmt != "git":
+    if t.range is not None and t.format != "git":
         raise UserError(f"{path}: {where}range: only the git format takes a commit range")
-    if fmt == "quilt" and source.is_dir() and not (source / "series").is_file():
+    if t.format == "quilt" and source.is_dir() and not (source / "series").is_file():
         raise UserError(f"{path}: {where}source: quilt folder without a 'series' file: {source}")
-    if fmt in ("diff",) and not source.is_file():
+    if t.format == "diff" and not source.is_file():
         raise UserError(f"{path}: {where}source: a diff must be a file: {source}")
     return VersionSpec(
-        version=version,
-        base=base,
-        format=fmt,
+        version=t.version,
+        base=t.base,
+        format=t.format,
         source=source,
-        strip=strip,
-        fuzz=fuzz,
+        strip=t.strip,
+        fuzz=t.fuzz,
         kconfig=kconfig,
         tests=tests,
-        range=rng,
+        range=t.range,
     )
 
 
 def load_manifest(path: Path) -> Manifest:
     """Read and validate one ``patchset.toml``."""
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: malformed TOML: {exc}") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the manifest: {exc.strerror}") from None
-    _unknown(path, data, _TOP, "")
-    name = _str(path, data, "name", "")
-    assert name is not None
-    if not _NAME.match(name):
-        raise UserError(f"{path}: name: {name!r} must be letters, digits, '.', '_', '+' or '-'")
-    summary = _str(path, data, "summary", "")
-    assert summary is not None
-    homepage = _str(path, data, "homepage", "", required=False)
-    raw_versions = _field(
-        f"{path}: versions", data.get("versions", []), list, "[[versions]] tables"
-    )
-    if not raw_versions:
+    doc = validate(ManifestFile, read_toml(path, "manifest"), str(path))
+    if not doc.versions:
         raise UserError(f"{path}: versions: at least one [[versions]] table is required")
-    versions = tuple(_version(path, i, t) for i, t in enumerate(raw_versions))
+    versions = tuple(_version(path, i, t) for i, t in enumerate(doc.versions))
     seen: set[str] = set()
     for v in versions:
         if v.version in seen:
             raise UserError(f"{path}: versions: version {v.version!r} appears twice")
         seen.add(v.version)
-    track_table = _field(f"{path}: track", data.get("track", {}), dict, "a [track] table")
-    _unknown(path, track_table, _TRACK, "track.")
     oldest = min(v.base_version for v in versions)
-    kernels = _str(path, track_table, "kernels", "track.", required=False) or f">={oldest}"
-    targets_raw = _field(
-        f"{path}: track.targets",
-        track_table.get("targets", ["x86_64:tinyconfig"]),
-        list,
-        "a list of 'arch:config' strings",
-    )
-    targets = []
-    for j, t in enumerate(targets_raw):
-        _field(f"{path}: track.targets[{j}]", t, str, "an 'arch:config' string")
-        if not _TARGET.match(t):
-            raise UserError(
-                f"{path}: track.targets[{j}]: {t!r} is not 'arch:config' (e.g. x86_64:tinyconfig)"
-            )
-        targets.append(t)
     return Manifest(
-        name=name,
-        summary=summary,
-        homepage=homepage,
+        name=doc.name,
+        summary=doc.summary,
+        homepage=doc.homepage,
         path=path,
         versions=versions,
-        track=TrackSpec(kernels=kernels, targets=tuple(targets)),
+        track=TrackSpec(kernels=doc.track.kernels or f">={oldest}", targets=doc.track.targets),
     )
 
 
-def discover(paths: Iterable[Path]) -> list[Manifest]:
-    """Every ``<dir>/<name>/patchset.toml`` (or ``<dir>/patchset.toml``) under ``paths``, by name."""
+@dataclass(frozen=True)
+class Broken:
+    """A ``patchset.toml`` that does not load: where, the name it goes by, and why."""
+
+    path: Path
+    name: str  # its ``name`` when that much can be read, else its folder's name
+    reason: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """Every patch set under the configured paths: those that load and those that do not."""
+
+    manifests: tuple[Manifest, ...]
+    broken: tuple[Broken, ...]
+
+
+def _name_of(path: Path) -> str:
+    try:
+        name = read_toml(path, "manifest").get("name")
+    except UserError:
+        name = None
+    return name if isinstance(name, str) and name else path.parent.name
+
+
+def scan(paths: Iterable[Path]) -> Found:
+    """Every ``<dir>/<name>/patchset.toml`` (or ``<dir>/patchset.toml``) under ``paths``, by name;
+    a manifest that does not load is set aside with its reason and keeps no other set from use."""
     found: dict[str, Manifest] = {}
+    broken: list[Broken] = []
     for root in paths:
         root = Path(root)
         candidates = []
@@ -252,19 +252,47 @@ def discover(paths: Iterable[Path]) -> list[Manifest]:
         if root.is_dir():
             candidates += sorted(p / MANIFEST for p in root.iterdir() if (p / MANIFEST).is_file())
         for c in candidates:
-            m = load_manifest(c)
-            if m.name in found and found[m.name].path.resolve() != c.resolve():
-                raise UserError(
-                    f"{c}: name: patch set {m.name!r} is already defined in {found[m.name].path}"
-                )
+            try:
+                m = load_manifest(c)
+                if m.name in found and found[m.name].path.resolve() != c.resolve():
+                    raise UserError(
+                        f"{c}: name: patch set {m.name!r} is already defined in "
+                        f"{found[m.name].path}"
+                    )
+            except UserError as exc:
+                broken.append(Broken(c, _name_of(c), str(exc)))
+                continue
             found[m.name] = m
-    return sorted(found.values(), key=lambda m: m.name)
+    return Found(tuple(sorted(found.values(), key=lambda m: m.name)), tuple(broken))
+
+
+def _stderr(line: str) -> None:
+    from tracker.safetext import printable
+
+    print(f"ktrack: warning: {printable(line)}", file=sys.stderr)
+
+
+Warn = Callable[[str], None]
+
+
+def discover(paths: Iterable[Path], warn: Warn | None = _stderr) -> list[Manifest]:
+    """The patch sets under ``paths`` that load, by name; each broken one is reported through
+    ``warn`` (one line naming its file and the problem) and left out."""
+    found = scan(paths)
+    for b in found.broken:
+        if warn is not None:
+            warn(f"patch set {b.name!r} left out: {b.reason}")
+    return list(found.manifests)
 
 
 def resolve(paths: Iterable[Path], spec: str) -> tuple[Manifest, VersionSpec]:
     """``name`` (its newest version) or ``name@version``; a UserError lists the known ones."""
     name, _, version = spec.partition("@")
-    manifests = discover(paths)
+    found = scan(paths)
+    for b in found.broken:
+        if b.name == name or b.path.parent.name == name:
+            raise UserError(b.reason)
+    manifests = found.manifests
     for m in manifests:
         if m.name == name:
             return m, (m.version(version) if version else m.newest)
