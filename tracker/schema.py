@@ -72,13 +72,18 @@ def validate(model: type[T], data: Any, source: str, *, context: dict[str, Any] 
         raise UserError(f"{source}: {describe(model, exc.errors(include_url=False)[0])}") from None
 
 
-def validate_json(model: type[T], text: str | bytes, source: str) -> T:
+def validate_json(model: type[T], text: str | bytes, source: str, *, what: str) -> T:
     """``text`` parsed and validated as ``model`` in one pass (pydantic's own JSON parser: nesting
-    depth is bounded, so a deeply nested file is an error, not a RecursionError)."""
+    depth is bounded, so a deeply nested file is an error, not a RecursionError); ``what`` names
+    the kind of document for a file that is not JSON at all."""
     try:
-        return model.model_validate_json(text, strict=False)
+        return model.model_validate_json(text)
     except ValidationError as exc:
-        raise UserError(f"{source}: {describe(model, exc.errors(include_url=False)[0])}") from None
+        err = exc.errors(include_url=False)[0]
+        if err["type"] == "json_invalid":
+            reason = err.get("ctx", {}).get("error", "invalid JSON")
+            raise UserError(f"{source}: not {what} (bad JSON: {reason})") from None
+        raise UserError(f"{source}: {describe(model, err)}") from None
 
 
 def location(loc: tuple[int | str, ...]) -> str:
@@ -121,8 +126,6 @@ def describe(model: type[BaseModel], err: ErrorDetails) -> str:
         return f"{where}: must be {bound}, got {_short(value)}"
     if kind.startswith(("too_short", "string_too_short")):
         return f"{where}: must not be empty"
-    if kind == "json_invalid":
-        return f"not valid JSON ({err.get('ctx', {}).get('error', err['msg'])})"
     msg = err["msg"].removeprefix("Value error, ")
     return f"{where}: {msg}"
 

@@ -193,7 +193,10 @@ def _mutate(path: Path, change: Any) -> Path:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d.update(schema="ktrack.results/9"), "schema is 'ktrack.results/9'"),
+        (
+            lambda d: d.update(schema="ktrack.results/9"),
+            "schema: 'ktrack.results/9' is not one of 'ktrack.results/1'",
+        ),
         (lambda d: d["jobs"][0].update(key="f" * 32), r"jobs\[0\]\.key: f+ does not match"),
         (lambda d: d["jobs"][0].update(target="arm64:defconfig"), r"jobs\[0\]\.key"),
         (lambda d: d["jobs"][0].update(status="great"), r"jobs\[0\]\.status: unknown status"),
@@ -201,8 +204,11 @@ def _mutate(path: Path, change: Any) -> Path:
             lambda d: d["jobs"][0]["stage_results"][0].update(stage="deploy"),
             r"jobs\[0\]\.stage_results\[0\]\.stage: unknown stage",
         ),
-        (lambda d: d["jobs"][0].pop("release"), r"jobs\[0\]: missing field 'release'"),
-        (lambda d: d["jobs"][0].update(attempts="2"), r"jobs\[0\]\.attempts: expected int"),
+        (lambda d: d["jobs"][0].pop("release"), r"jobs\[0\]\.release: missing \(required\)"),
+        (
+            lambda d: d["jobs"][0].update(attempts="2"),
+            r"jobs\[0\]\.attempts: expected an int, got str '2'",
+        ),
         (
             lambda d: d["logs"].update(
                 {k: base64.b64encode(gzip.compress(b"x")).decode() for k in d["logs"]}

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -333,3 +334,134 @@ def test_set_with_a_broken_series_is_listed_as_invalid(tmp_path: Path) -> None:
     sets = {p["name"]: p for p in json.loads(r.stdout)["patchsets"]}
     assert sets["good"]["valid"] and not sets["gone"]["valid"]
     assert "not-there.patch" in sets["gone"]["error"]
+
+
+# --- 18: hostile `ktrack import` files ----------------------------------------------------------
+
+
+def _export(tmp_path: Path) -> dict[str, Any]:
+    """A genuine one-job export document (apply stage, its log embedded)."""
+    from tracker.pipeline import exchange, record
+    from tracker.pipeline.plan import JobSpec
+    from tracker.results import artifacts
+    from tracker.results.db import Database
+    from tracker.results.models import KernelRelease
+    from tracker.vocab import Outcome, Stage, Status
+
+    db = Database(f"sqlite:///{tmp_path / 'src.db'}")
+    spec = JobSpec(
+        "demo", "1", "ab" * 32, "/x/patchset.toml", "6.1.12", "x86_64:tinyconfig", ("apply",)
+    )
+    log = write(tmp_path / "apply.log", "conflict a.patch\n")
+    with db.session() as s:
+        s.add(KernelRelease(version="6.1.12", series="6.1", moniker="stable", feed="t"))
+        run = record.start_run(s, {"argv": ["t"]})
+        job, _ = record.claim_job(s, spec, run.id)
+        record.record_stage(
+            s,
+            job,
+            Stage.APPLY,
+            Outcome(Status.FAIL, "a.patch: conflict", detail={"x": [1]}),
+            started_at=record.now(),
+            duration=0.5,
+            log_hash=artifacts.put_file(tmp_path / "art", log),
+            log_excerpt="conflict",
+        )
+        record.finish_job(s, job)
+    with db.session() as s:
+        doc = exchange.export_jobs(s, [spec.key], artifacts_root=tmp_path / "art")
+    db.dispose()
+    return doc
+
+
+def _import(tmp_path: Path, payload: str | bytes) -> subprocess.CompletedProcess[str]:
+    f = write(tmp_path / "hostile.json", payload)
+    return ktrack("import", str(f), cwd=tmp_path, home=tmp_path / "h")
+
+
+def _assert_refused(r: subprocess.CompletedProcess[str], *parts: str) -> None:
+    assert r.returncode == 2, r.stderr
+    line = one_line(r)
+    assert "hostile.json" in line and "RecursionError" not in line and "Overflow" not in line
+    for part in parts:
+        assert part in line, line
+
+
+def test_import_of_deeply_nested_json_is_bad_input(tmp_path: Path) -> None:
+    depth = 200_000
+    doc = _export(tmp_path)
+    text = json.dumps(doc).replace(
+        '"detail": {"x": [1]}', '"detail": {"x": ' + "[" * depth + "]" * depth + "}"
+    )
+    _assert_refused(_import(tmp_path, text), "not a ktrack results file", "recursion limit")
+    _assert_refused(_import(tmp_path, "[" * depth + "]" * depth), "not a ktrack results file")
+
+
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ("jobs[0].attempts", ("jobs", 0, "attempts")),
+        ("jobs[0].patch_results", ("jobs", 0, "patch_results")),
+    ],
+)
+def test_import_of_a_huge_integer_is_bad_input(
+    tmp_path: Path, where: str, path: tuple[str | int, ...]
+) -> None:
+    doc = _export(tmp_path)
+    node: Any = doc
+    for part in path[:-1]:
+        node = node[part]
+    if path[-1] == "patch_results":
+        node["patch_results"] = [{"class": "clean", "position": 10**30, "name": "a.patch"}]
+        where = "jobs[0].patch_results[0].position"
+    else:
+        node[path[-1]] = 10**30
+    r = _import(tmp_path, json.dumps(doc))
+    _assert_refused(r, f"{where}: must be less than or equal to")
+    assert "1000000000000000000000000000000" in r.stderr
+
+
+def test_import_refuses_non_finite_numbers_in_a_stage_detail(tmp_path: Path) -> None:
+    doc = _export(tmp_path)
+    text = json.dumps(doc).replace('"detail": {"x": [1]}', '"detail": {"x": [1e999]}')
+    _assert_refused(_import(tmp_path, text), "jobs[0].stage_results[0].detail", "finite")
+
+
+def test_import_of_a_log_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """350 KB of JSON whose embedded log inflates to 256 MiB: refused, nothing stored, and the
+    importing process stays far below the inflated size."""
+    import base64
+    import hashlib
+    import zlib
+
+    size, chunk = 256 << 20, bytes(1 << 20)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    digest = hashlib.sha256()
+    parts = []
+    for _ in range(size // len(chunk)):
+        digest.update(chunk)
+        parts.append(packer.compress(chunk))
+    parts.append(packer.flush())
+    blob = base64.b64encode(b"".join(parts)).decode()
+    doc = _export(tmp_path)
+    doc["logs"] = {digest.hexdigest(): blob}
+    f = write(tmp_path / "hostile.json", json.dumps(doc))
+    assert f.stat().st_size < 400_000
+    probe = (
+        "import resource, sys\nfrom tracker.cli import main\nrc = main(sys.argv[1:])\n"
+        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe, "--home", str(tmp_path / "h"), "import", str(f)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    *lines, rss = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "inflates to more than 64 MiB" in lines[0] and "hostile.json" in lines[0]
+    assert int(rss.split()[1]) < 200 * 1024, rss
+    print(rss)  # KiB: far below the 256 MiB it inflates to
+    assert not list((tmp_path / "h").rglob("*.gz"))  # nothing stored

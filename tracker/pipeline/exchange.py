@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import hashlib
 import json
 import socket
+import tempfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import record
 from tracker.pipeline.plan import JobSpec
+from tracker.pipeline.results_doc import SCHEMA, JobDoc, PatchDoc, ReleaseDoc, ResultsDoc, StageDoc
 from tracker.results import artifacts
 from tracker.results.models import (
     Job,
@@ -37,10 +39,10 @@ from tracker.results.models import (
     RunJob,
     StageResult,
 )
+from tracker.schema import validate_json
 from tracker.versions import KernelVersion
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Status
 
-SCHEMA = "ktrack.results/1"
 MAX_EMBEDDED_LOG = 32 * 1024 * 1024  # compressed bytes; bigger logs travel as hash + excerpt only
 
 _RELEASE_FIELDS = ("series", "moniker", "feed", "source_url", "pgp_url", "sha256", "eol", "signed")
@@ -119,7 +121,10 @@ def _read_blob(root: Path, digest: str) -> bytes | None:
     try:
         if path.stat().st_size > MAX_EMBEDDED_LOG:
             return None
-        return path.read_bytes()
+        blob = path.read_bytes()
+        if int.from_bytes(blob[-4:], "little") > MAX_IMPORTED_LOG:  # gzip's ISIZE
+            return None  # an import would refuse it: travels as hash + excerpt only
+        return blob
     except FileNotFoundError:
         return None
 
@@ -141,6 +146,7 @@ def _job_json(job: Job) -> dict[str, Any]:
         "target": job.target,
         "stages": job.stages.split(",") if job.stages else [],
         "status": job.status,
+        "cause": job.cause,
         "furthest_stage": job.furthest_stage,
         "summary": job.summary,
         "started_at": _iso(job.started_at),
@@ -150,6 +156,7 @@ def _job_json(job: Job) -> dict[str, Any]:
             {
                 "stage": sr.stage,
                 "status": sr.status,
+                "cause": sr.cause,
                 "summary": sr.summary,
                 "detail": sr.detail,
                 "started_at": _iso(sr.started_at),
@@ -181,58 +188,26 @@ def write_file(path: Path, document: dict[str, Any]) -> None:
 # --- import -----------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Field access on untrusted JSON that fails with the file and the field's path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, message: str) -> UserError:
-        return UserError(f"{self.source}: {where}: {message}")
-
-    def get(self, obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-        if not isinstance(obj, dict) or key not in obj:
-            raise self.fail(where, f"missing field {key!r}")
-        return self.check(obj[key], kind, f"{where}.{key}")
-
-    def opt(self, obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-        value = obj.get(key)
-        return None if value is None else self.check(value, kind, f"{where}.{key}")
-
-    def check(self, value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.fail(where, f"expected {names}, got {type(value).__name__}")
-        return value
-
-    def when(self, obj: dict[str, Any], key: str, where: str) -> datetime | None:
-        text = self.opt(obj, key, str, where)
-        if text is None:
-            return None
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            raise self.fail(f"{where}.{key}", f"not an ISO date: {text!r}") from None
+MAX_JSON = 1 << 30  # bytes of one export file
+MAX_IMPORTED_LOG = 64 * 1024 * 1024  # inflated bytes of one imported log
+_INFLATE_CHUNK = 1 << 20
 
 
-def read_file(path: Path) -> dict[str, Any]:
-    """Load and check the envelope of an export file."""
+def read_file(path: Path) -> ResultsDoc:
+    """Load and check a whole export file (every field, through ``results_doc``)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_JSON:
+            raise UserError(f"{path}: larger than {MAX_JSON >> 20} MiB; not a ktrack results file")
+        text = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a ktrack results file (bad JSON: {exc})") from exc
     except OSError as exc:
         raise InfraError(f"cannot read {path}: {exc.strerror}") from exc
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise UserError(f"{path}: schema is {got!r}, expected {SCHEMA!r}")
-    r = _Reader(str(path))
-    r.get(data, "jobs", list, "$")
-    if data.get("logs") is not None:
-        r.get(data, "logs", dict, "$")
-    return data
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a ktrack results file (not UTF-8: {exc.reason})") from None
+    return validate_json(ResultsDoc, text, str(path), what="a ktrack results file")
 
 
 @dataclass
@@ -246,93 +221,101 @@ class ImportReport:
 
 def import_document(
     session: Session,
-    data: dict[str, Any],
+    data: ResultsDoc,
     *,
     source: str,
     artifacts_root: Path,
     run_id: int | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Merge one export document into the database (inside the caller's transaction)."""
+    """Merge one checked export document into the database (inside the caller's transaction)."""
     report = report or ImportReport()
-    r = _Reader(source)
-    for n, item in enumerate(data["jobs"]):
-        where = f"jobs[{n}]"
-        r.check(item, dict, where)
-        _import_job(session, r, item, where, run_id, report)
-    for digest, blob in (data.get("logs") or {}).items():
-        if _import_log(r, artifacts_root, digest, blob):
+    for n, job in enumerate(data.jobs):
+        _import_job(session, source, job, f"jobs[{n}]", run_id, report)
+    for digest, blob in (data.logs or {}).items():
+        if _import_log(source, artifacts_root, digest, blob):
             report.logs += 1
     return report
 
 
-def _import_log(r: _Reader, root: Path, digest: str, blob: Any) -> bool:
-    where = f"logs.{digest[:16]}"
-    r.check(blob, str, where)
+def _inflate(where: str, blob: str, out: IO[bytes]) -> str:
+    """Decode and inflate one embedded log into ``out``, streaming, at most ``MAX_IMPORTED_LOG``
+    bytes; return the sha256 of what was inflated."""
     try:
-        raw = gzip.decompress(base64.b64decode(blob, validate=True))
-    except (binascii.Error, OSError, EOFError) as exc:
-        raise r.fail(where, f"not a base64 gzip blob ({exc})") from exc
-    if hashlib.sha256(raw).hexdigest() != digest:
-        raise r.fail(where, "content does not match its hash")
+        packed = base64.b64decode(blob, validate=True)
+    except binascii.Error as exc:
+        raise UserError(f"{where}: not a base64 gzip blob ({exc})") from None
+    inflater = zlib.decompressobj(wbits=31)  # gzip only
+    h = hashlib.sha256()
+    size = 0
+    pending = packed
+    try:
+        while pending and not inflater.eof:
+            chunk = inflater.decompress(pending, _INFLATE_CHUNK)
+            pending = inflater.unconsumed_tail
+            size += len(chunk)
+            if size > MAX_IMPORTED_LOG:
+                raise UserError(
+                    f"{where}: the log inflates to more than {MAX_IMPORTED_LOG >> 20} MiB "
+                    f"({len(packed)} bytes compressed); refused"
+                )
+            h.update(chunk)
+            out.write(chunk)
+    except zlib.error as exc:
+        raise UserError(f"{where}: not a base64 gzip blob ({exc})") from None
+    if not inflater.eof or inflater.unused_data:
+        raise UserError(f"{where}: not a base64 gzip blob (truncated, or data after its end)")
+    return h.hexdigest()
+
+
+def _import_log(source: str, root: Path, digest: str, blob: str) -> bool:
+    where = f"{source}: logs.{digest[:16]}"
     if (root / digest[:2] / f"{digest}.gz").exists():
         return False
     root.mkdir(parents=True, exist_ok=True)
-    artifacts.put_bytes(root, raw)
+    with tempfile.NamedTemporaryFile(dir=root, prefix=".import-", suffix=".log") as tmp:
+        if _inflate(where, blob, tmp) != digest:
+            raise UserError(f"{where}: content does not match its hash")
+        tmp.flush()
+        artifacts.put_file(root, Path(tmp.name))
     return True
 
 
 def _import_job(
     session: Session,
-    r: _Reader,
-    item: dict[str, Any],
+    source: str,
+    item: JobDoc,
     where: str,
     run_id: int | None,
     report: ImportReport,
 ) -> None:
-    stages = [r.check(s, str, f"{where}.stages[]") for s in r.get(item, "stages", list, where)]
-    for s in stages:
-        if s not in {st.value for st in Stage}:
-            raise r.fail(f"{where}.stages", f"unknown stage {s!r}")
-    rel_obj = r.get(item, "release", dict, where)
     spec = JobSpec(
-        patchset=r.get(item, "patchset", str, where),
-        version=r.get(item, "version", str, where),
-        content_hash=r.get(item, "content_hash", str, where),
+        patchset=item.patchset,
+        version=item.version,
+        content_hash=item.content_hash,
         manifest="",
-        release=r.get(rel_obj, "version", str, f"{where}.release"),
-        target=r.get(item, "target", str, where),
-        stages=tuple(stages),
+        release=item.release.version,
+        target=item.target,
+        stages=tuple(item.stages),
     )
-    key = r.get(item, "key", str, where)
-    if key != spec.key:
-        raise r.fail(f"{where}.key", f"{key} does not match the job it describes ({spec.key})")
-    status = _status(r, r.get(item, "status", str, where), f"{where}.status")
-    furthest = r.opt(item, "furthest_stage", str, where)
-    if furthest is not None and furthest not in stages and furthest not in {s.value for s in Stage}:
-        raise r.fail(f"{where}.furthest_stage", f"unknown stage {furthest!r}")
-    stage_rows = [
-        _stage_row(r, sr, f"{where}.stage_results[{i}]")
-        for i, sr in enumerate(r.get(item, "stage_results", list, where))
-    ]
-    patch_rows = [
-        _patch_row(r, pr, f"{where}.patch_results[{i}]")
-        for i, pr in enumerate(item.get("patch_results") or [])
-    ]
-    job = session.scalars(select(Job).where(Job.key == key)).first()
+    if item.key != spec.key:
+        raise UserError(
+            f"{source}: {where}.key: {item.key} does not match the job it describes ({spec.key})"
+        )
+    job = session.scalars(select(Job).where(Job.key == item.key)).first()
     if job is not None and job.finished and job.status != Status.ERROR.value:
-        report.kept.append(key)
+        report.kept.append(item.key)
         _link(session, run_id, job.id, reused=True)
         return
-    release = _release(session, r, rel_obj, f"{where}.release")
-    psv = record.patchset_version(session, spec, base=r.opt(item, "base", str, where))
+    release = _release(session, item.release)
+    psv = record.patchset_version(session, spec, base=item.base)
     if job is None:
         job = Job(
-            key=key,
+            key=item.key,
             patchset_version_id=psv.id,
             release_id=release.id,
             target=spec.target,
-            stages=",".join(stages),
+            stages=",".join(item.stages),
         )
         session.add(job)
         session.flush()
@@ -341,69 +324,58 @@ def _import_job(
         session.execute(delete(PatchResult).where(PatchResult.job_id == job.id))
         session.expire(job)
     job.run_id = run_id
-    job.status = status
-    job.furthest_stage = furthest
-    job.summary = r.opt(item, "summary", str, where)
+    job.status = item.status
+    job.cause = _cause(item.cause, item.status)
+    job.furthest_stage = item.furthest_stage
+    job.summary = item.summary
     job.finished = True
-    job.started_at = r.when(item, "started_at", where)
-    job.finished_at = r.when(item, "finished_at", where)
-    job.attempts = int(r.opt(item, "attempts", int, where) or 1)
-    for row in stage_rows:
-        session.add(StageResult(job_id=job.id, **row))
-    for row in patch_rows:
-        session.add(PatchResult(job_id=job.id, **row))
+    job.started_at = item.started_at
+    job.finished_at = item.finished_at
+    job.attempts = item.attempts or 1
+    for sr in item.stage_results:
+        session.add(StageResult(job_id=job.id, **_stage_row(sr)))
+    for pr in item.patch_results or ():
+        session.add(PatchResult(job_id=job.id, **_patch_row(pr)))
     _link(session, run_id, job.id, reused=False)
     session.flush()
-    report.written.append(key)
+    report.written.append(item.key)
 
 
-def _status(r: _Reader, value: str, where: str) -> str:
-    try:
-        return Status(value).value
-    except ValueError:
-        raise r.fail(where, f"unknown status {value!r}") from None
+def _cause(given: str | None, status: str) -> str | None:
+    """The cause as exported, or the one the status implies (files from before causes)."""
+    implied = Cause.default_for(Status(status))
+    return given or (implied.value if implied is not None else None)
 
 
-def _stage_row(r: _Reader, sr: Any, where: str) -> dict[str, Any]:
-    r.check(sr, dict, where)
-    stage = r.get(sr, "stage", str, where)
-    if stage not in {s.value for s in Stage}:
-        raise r.fail(f"{where}.stage", f"unknown stage {stage!r}")
-    log_hash = r.opt(sr, "log_hash", str, where)
-    if log_hash is not None and (
-        len(log_hash) != 64 or any(c not in "0123456789abcdef" for c in log_hash)
-    ):
-        raise r.fail(f"{where}.log_hash", "not a sha256 hex digest")
-    duration = r.opt(sr, "duration", (int, float), where)
+def _stage_row(sr: StageDoc) -> dict[str, Any]:
     return {
-        "stage": stage,
-        "status": _status(r, r.get(sr, "status", str, where), f"{where}.status"),
-        "summary": r.opt(sr, "summary", str, where),
-        "detail": r.opt(sr, "detail", dict, where) or {},
-        "started_at": r.when(sr, "started_at", where),
-        "duration": float(duration) if duration is not None else None,
-        "log_hash": log_hash,
-        "log_excerpt": r.opt(sr, "log_excerpt", str, where),
+        "stage": sr.stage,
+        "status": sr.status,
+        "cause": _cause(sr.cause, sr.status),
+        "summary": sr.summary,
+        "detail": sr.detail or {},
+        "started_at": sr.started_at,
+        "duration": sr.duration,
+        "log_hash": sr.log_hash,
+        "log_excerpt": sr.log_excerpt,
     }
 
 
-def _patch_row(r: _Reader, pr: Any, where: str) -> dict[str, Any]:
-    r.check(pr, dict, where)
-    row: dict[str, Any] = {"klass": r.get(pr, "class", str, where)}
-    row["position"] = r.get(pr, "position", int, where)
-    row["name"] = r.get(pr, "name", str, where)
-    for f in ("hunks", "hunks_failed", "max_fuzz", "total_offset"):
-        row[f] = int(r.opt(pr, f, int, where) or 0)
-    row["depends_on_failed"] = bool(r.opt(pr, "depends_on_failed", bool, where) or False)
-    return row
+def _patch_row(pr: PatchDoc) -> dict[str, Any]:
+    return {
+        "klass": pr.klass,
+        "position": pr.position,
+        "name": pr.name,
+        "hunks": pr.hunks or 0,
+        "hunks_failed": pr.hunks_failed or 0,
+        "max_fuzz": pr.max_fuzz or 0,
+        "total_offset": pr.total_offset or 0,
+        "depends_on_failed": bool(pr.depends_on_failed),
+    }
 
 
-def _release(session: Session, r: _Reader, obj: dict[str, Any], where: str) -> KernelRelease:
-    text = r.get(obj, "version", str, where)
-    try:
-        version = KernelVersion.parse(text)
-    except UserError as exc:
-        raise r.fail(f"{where}.version", str(exc)) from None
+def _release(session: Session, doc: ReleaseDoc) -> KernelRelease:
+    version = KernelVersion.parse(doc.version)
     row = session.scalars(
         select(KernelRelease).where(KernelRelease.version == str(version))
     ).first()
@@ -411,15 +383,15 @@ def _release(session: Session, r: _Reader, obj: dict[str, Any], where: str) -> K
         return row
     row = KernelRelease(
         version=str(version),
-        series=r.opt(obj, "series", str, where) or version.series,
-        moniker=r.opt(obj, "moniker", str, where) or version.moniker.value,
-        feed=r.opt(obj, "feed", str, where) or "import",
-        source_url=r.opt(obj, "source_url", str, where),
-        pgp_url=r.opt(obj, "pgp_url", str, where),
-        sha256=r.opt(obj, "sha256", str, where),
-        eol=bool(r.opt(obj, "eol", bool, where) or False),
-        signed=bool(r.opt(obj, "signed", bool, where) or False),
-        released_at=r.when(obj, "released_at", where),
+        series=doc.series or version.series,
+        moniker=doc.moniker or version.moniker.value,
+        feed=doc.feed or "import",
+        source_url=doc.source_url,
+        pgp_url=doc.pgp_url,
+        sha256=doc.sha256,
+        eol=bool(doc.eol),
+        signed=bool(doc.signed),
+        released_at=doc.released_at,
         discovered_at=record.now(),
     )
     session.add(row)
