@@ -465,3 +465,78 @@ def test_import_of_a_log_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> No
     assert int(rss.split()[1]) < 200 * 1024, rss
     print(rss)  # KiB: far below the 256 MiB it inflates to
     assert not list((tmp_path / "h").rglob("*.gz"))  # nothing stored
+
+
+# --- 17: Ctrl-C during a `-j 2` run --------------------------------------------------------------
+
+
+def test_ctrl_c_and_sigterm_pending_together_print_nothing() -> None:
+    """The race made deterministic: SIGINT and SIGTERM both pending when the worker's handler
+    runs (a Ctrl-C to the process group and the parent's SIGTERM to its workers). The first
+    raises KeyboardInterrupt; the second must be consumed without a word on stderr."""
+    code = (
+        "import os, signal\n"
+        "from tracker.pipeline.executors import interrupt_once\n"
+        "signal.signal(signal.SIGINT, interrupt_once)\n"
+        "signal.signal(signal.SIGTERM, interrupt_once)\n"
+        "both = {signal.SIGINT, signal.SIGTERM}\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, both)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "try:\n"
+        "    signal.pthread_sigmask(signal.SIG_UNBLOCK, both)\n"
+        "    for _ in range(1000): pass\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    for _ in range(1000): pass\n"
+        "    print('interrupted by', exc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "interrupted by signal 2\n", "")
+
+
+@pytest.mark.integration
+def test_ctrl_c_of_a_pool_run_prints_only_ktracks_own_lines(tmp_path: Path) -> None:
+    """A real SIGINT to the process group of a real ``ktrack run --executor local -j 2`` on a fake
+    kernel, while both workers build, several times over: stderr holds ktrack's own lines and
+    nothing else (no 'Exception ignored', no 'OSError: Signal 15 ignored due to race
+    condition', no traceback)."""
+    import os
+    import signal
+    import time
+
+    from tests.integration import synth
+    from tests.integration.test_resilience import working_processes
+
+    repo = synth.kernel_repo(tmp_path, ["6.1", "6.1.1", "6.1.2"])
+    ws = synth.workspace(tmp_path, repo)
+    assert synth.ktrack(ws, "releases", "sync").returncode == 0
+    env = dict(os.environ, KTRACK_FAKE_BUILD_SECONDS="60")
+    argv = synth.ktrack_argv(ws, "run", "--stages", "build", "--executor", "local", "-j", "2")
+    for attempt in range(5):
+        run = subprocess.Popen(
+            argv,
+            cwd=ws,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            builds = [c for _, c in working_processes(ws / "data") if c.startswith("sleep")]
+            if len(builds) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            run.kill()
+            raise AssertionError(f"attempt {attempt}: two builds never started")
+        os.killpg(run.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
+        _, err = run.communicate(timeout=90)
+        assert run.returncode == 130, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        own = [line for line in lines if line.startswith(("ktrack: ", "run "))]
+        assert lines == own, (attempt, err)  # the run's header, its progress, its last line
+        for word in ("Traceback", "Exception", "Error", "race condition"):
+            assert word not in err, (attempt, err)
+        assert "Resume with" in err

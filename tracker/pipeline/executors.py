@@ -201,11 +201,20 @@ def execute_job(
 # ProcessPoolExecutor can hang when its workers are interrupted.
 
 
+def _already_interrupted(signum: int, frame: object) -> None:
+    """Further SIGINT/SIGTERM after the first: nothing to do, cleanup is under way."""
+
+
 def interrupt_once(signum: int, frame: object) -> None:
     """Signal handler: raise KeyboardInterrupt once, then ignore further SIGINT/SIGTERM so that
-    the cleanup it starts (killing children, recording the interruption) is not cut short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    the cleanup it starts (killing children, recording the interruption) is not cut short.
+
+    "Ignore" is a handler that does nothing, not ``SIG_IGN``: a Ctrl-C reaches a pool worker
+    together with the parent's SIGTERM, and a signal already pending when its handler becomes
+    ``SIG_IGN`` makes Python print "OSError: Signal 15 ignored due to race condition" with a
+    traceback. A Python-level no-op consumes it silently."""
+    signal.signal(signal.SIGINT, _already_interrupted)
+    signal.signal(signal.SIGTERM, _already_interrupted)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
