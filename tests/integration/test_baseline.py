@@ -148,7 +148,7 @@ def test_bad_baseline_setting_is_a_usage_error(ws: Path) -> None:
         synth.ktrack_argv(ws, "run", "--stages", "build"), cwd=ws, capture_output=True, text=True
     )
     assert r.returncode == 2
-    assert "run.baseline: expected bool, got str" in r.stderr
+    assert "run.baseline: expected a bool, got str" in r.stderr
 
 
 WARNING_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_WARN(vx) */")
