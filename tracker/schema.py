@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import tomllib
 import types
 import typing
@@ -21,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import ErrorDetails
 
 from tracker.errors import UserError
+from tracker.safetext import printable
 
 INT64 = 2**63 - 1
 
@@ -93,7 +95,8 @@ def location(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = printable(part)  # keys come from the file: control characters escaped
+            out += f".{text}" if out else text
     return out or "(top level)"
 
 
@@ -105,7 +108,7 @@ def describe(model: type[BaseModel], err: ErrorDetails) -> str:
     value = err.get("input")
     if kind == "extra_forbidden":
         known = sorted(_known_keys(model, loc[:-1]))
-        key = str(loc[-1])
+        key = str(err["loc"][-1])
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         if isinstance(value, dict):
@@ -119,6 +122,10 @@ def describe(model: type[BaseModel], err: ErrorDetails) -> str:
         return f"{where}: expected {_article(want)}, got {_typename(value)}"
     if kind == "literal_error":
         return f"{where}: {_short(value)} is not one of {err.get('ctx', {}).get('expected', '')}"
+    if kind.startswith(("datetime_", "date_")) and kind != "datetime_type":
+        return f"{where}: {_short(value)} is not an ISO 8601 date and time"
+    if kind == "string_pattern_mismatch":
+        return f"{where}: {_short(value)} does not match {err.get('ctx', {}).get('pattern')}"
     if kind in ("finite_number",):
         return f"{where}: {value!r} is not a finite number"
     if kind.startswith(("greater_than", "less_than")):
@@ -130,8 +137,11 @@ def describe(model: type[BaseModel], err: ErrorDetails) -> str:
     return f"{where}: {msg}"
 
 
+_TAG = re.compile(r"^(\[key\]|[a-z][a-z-]*\[.*\])$")  # pydantic's validator and union tags
+
+
 def _is_validator_tag(part: int | str) -> bool:
-    return isinstance(part, str) and (part.startswith("function-") or "[" in part)
+    return isinstance(part, str) and _TAG.match(part) is not None
 
 
 def _article(word: str) -> str:

@@ -66,6 +66,7 @@ def test_settings_typo_in_known_table_is_refused_with_did_you_mean(tmp_path: Pat
         ("[store]\nzzz = 1\n", "store.zzz: unknown key 'zzz' (known: artifacts)"),
         ("[report]\ntheme = 'dark'\n", "report.theme: unknown key 'theme'"),
         ("[patchset]\npaths = []\n", "unknown table [patchset] (did you mean 'patchsets'?"),
+        ('[run]\n"x\\u001b[31m" = 1\n', "run.x\\x1b[31m: unknown key 'x\\x1b[31m' (known: "),
     ],
 )
 def test_settings_unknown_keys_are_refused_everywhere(

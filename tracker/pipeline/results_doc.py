@@ -54,7 +54,15 @@ def _finite(value: Any) -> Any:
 StageName = Annotated[str, _one_of({s.value for s in Stage}, "stage")]
 StatusName = Annotated[str, _one_of({s.value for s in Status}, "status")]
 CauseName = Annotated[str, _one_of({c.value for c in Cause}, "cause")]
-Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _digest(value: str) -> str:
+    if len(value) != 64 or value.strip("0123456789abcdef"):
+        raise ValueError(f"{value[:80]!r} is not a sha256 hex digest")
+    return value
+
+
+Digest = Annotated[str, AfterValidator(_digest)]
 When = Annotated[datetime, Field(strict=False)]  # ISO 8601 text in JSON
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
