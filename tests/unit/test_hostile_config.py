@@ -314,6 +314,45 @@ def test_broken_manifest_is_reported_when_every_set_is_used(tmp_path: Path) -> N
     ]
 
 
+def test_bad_kernel_spec_in_one_manifest_is_that_manifest_broken(tmp_path: Path) -> None:
+    """``[track] kernels`` is checked on load: a bad spec makes that set broken, not every run."""
+    from tracker.patchsets.manifest import discover
+
+    patch_set(tmp_path / "patches", "good")
+    bad = patch_set(tmp_path / "patches", "bad")
+    bad.write_text(bad.read_text() + '[track]\nkernels = ">=six.one"\n')
+    lines: list[str] = []
+    assert [m.name for m in discover([tmp_path / "patches"], warn=lines.append)] == ["good"]
+    assert lines == [
+        f"patch set 'bad' left out: {bad}: track.kernels: not a kernel version: 'six.one'"
+    ]
+
+
+def test_run_over_every_set_leaves_out_a_set_whose_series_is_broken(tmp_path: Path) -> None:
+    """Planning every set (``run``, ``plan`` without ``--patchset``): a set whose series does not
+    load is reported and left out; naming it is still an error."""
+    from tracker.config import Settings
+    from tracker.pipeline.plan import plan
+    from tracker.results.db import Database
+    from tracker.results.models import KernelRelease
+    from tracker.vocab import Stage
+
+    patch_set(tmp_path / "patches", "good")
+    gone = patch_set(tmp_path / "patches", "gone")
+    write(gone.parent / "q" / "series", "a.patch\nnot-there.patch\n")
+    settings = Settings(
+        home=tmp_path / "h", cache=tmp_path / "c", patchset_paths=(tmp_path / "patches",)
+    )
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with db.session() as s:
+        s.add(KernelRelease(version="6.1.1", series="6.1", moniker="stable", feed="t"))
+    with db.session() as s:
+        jobs = plan(settings, s, stages=[Stage.APPLY])
+        assert {j.patchset for j in jobs} == {"good"}
+        with pytest.raises(UserError, match="not-there.patch"):
+            plan(settings, s, patchsets=["gone"], stages=[Stage.APPLY])
+
+
 def test_broken_manifest_is_listed_as_invalid_with_the_reason(tmp_path: Path) -> None:
     broken = _two_sets(tmp_path)
     r = ktrack("patchsets", "list", "--json", cwd=tmp_path, home=tmp_path / "h")

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field
 
 from tracker.errors import UserError
 from tracker.schema import AS_TUPLE, Table, Text, read_toml, validate
-from tracker.versions import KernelVersion
+from tracker.versions import KernelSpec, KernelVersion
 
 MANIFEST = "patchset.toml"
 FORMATS = ("diff", "quilt", "mbox", "git")
@@ -47,6 +47,14 @@ def _kernel(value: str) -> str:
     return value
 
 
+def _kernel_spec(value: str) -> str:
+    try:
+        KernelSpec.parse(value)
+    except UserError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
 def _target(value: str) -> str:
     if not _TARGET.match(value):
         raise ValueError(f"{value!r} is not 'arch:config' (e.g. x86_64:tinyconfig)")
@@ -68,7 +76,7 @@ class VersionTable(Table):
 
 
 class TrackTable(Table):
-    kernels: Text | None = None
+    kernels: Annotated[Text, AfterValidator(_kernel_spec)] | None = None
     targets: Annotated[tuple[Annotated[str, AfterValidator(_target)], ...], AS_TUPLE] = (
         "x86_64:tinyconfig",
     )
@@ -266,7 +274,8 @@ def scan(paths: Iterable[Path]) -> Found:
     return Found(tuple(sorted(found.values(), key=lambda m: m.name)), tuple(broken))
 
 
-def _stderr(line: str) -> None:
+def warn_stderr(line: str) -> None:
+    """How a command reports a patch set it leaves out: one escaped line on stderr."""
     from tracker.safetext import printable
 
     print(f"ktrack: warning: {printable(line)}", file=sys.stderr)
@@ -275,7 +284,7 @@ def _stderr(line: str) -> None:
 Warn = Callable[[str], None]
 
 
-def discover(paths: Iterable[Path], warn: Warn | None = _stderr) -> list[Manifest]:
+def discover(paths: Iterable[Path], warn: Warn | None = warn_stderr) -> list[Manifest]:
     """The patch sets under ``paths`` that load, by name; each broken one is reported through
     ``warn`` (one line naming its file and the problem) and left out."""
     found = scan(paths)

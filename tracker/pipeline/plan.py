@@ -105,7 +105,7 @@ def plan(
     malformed manifest or series, or a spec that matches no release.
     """
     from tracker.patchsets.formats import content_hash
-    from tracker.patchsets.manifest import discover, resolve
+    from tracker.patchsets.manifest import discover, resolve, warn_stderr
 
     override = KernelSpec.parse(kernels) if kernels else None
     paths = settings.patchset_paths
@@ -136,7 +136,13 @@ def plan(
         chosen_releases = spec.select(releases)
         target_list = tuple(targets) or manifest.track.targets
         for version in versions:
-            digest = content_hash(version)
+            try:
+                digest = content_hash(version)
+            except UserError as exc:
+                if patchsets:
+                    raise
+                warn_stderr(f"patch set {manifest.name}@{version.version} left out: {exc}")
+                continue
             for release in chosen_releases:
                 for target in target_list:
                     jobs.append(
