@@ -64,7 +64,8 @@ DatabaseUrl = Annotated[str, AfterValidator(_sqlite_relative)]
 
 
 class FeedTable(Table):
-    """The keys of one ``[feeds.NAME]`` table (one line per key)."""
+    """The keys of one ``[feeds.NAME]`` table: a key is one line here and its field in
+    ``FeedConfig`` (same name)."""
 
     kind: Literal["kernelorg", "mirror", "git"]
     url: Text
@@ -184,15 +185,7 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
         if t.kind == "mirror" and "://" not in url:
             url = _resolve(base, url).as_uri()
         keyring = str(_resolve(base, t.keyring)) if t.keyring is not None else None
-        merged[name] = FeedConfig(
-            name=name,
-            kind=t.kind,
-            url=url,
-            tags=t.tags,
-            keyring=keyring,
-            verify=t.verify,
-            hosts=t.hosts,
-        )
+        merged[name] = FeedConfig(name=name, **(t.model_dump() | {"url": url, "keyring": keyring}))
     values["feeds"] = merged
     values.setdefault("sources", []).append(str(path))
 
