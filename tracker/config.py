@@ -110,9 +110,8 @@ class Settings:
     build_timeout: float = setting("build.timeout", 3600.0, Seconds)
     boot_timeout: float = setting("boot.timeout", 120.0, Seconds)
     test_timeout: float = setting("boot.test_timeout", 60.0, Seconds)
-    boot_accel: str = setting(
-        "boot.accel", "tcg", Literal["tcg", "kvm", "auto"]
-    )  # auto: KVM when a probe proves it works
+    # auto: KVM only when a probe boot proves it works
+    boot_accel: str = setting("boot.accel", "tcg", Literal["tcg", "kvm", "auto"])
     celery_broker: str = setting("celery.broker", "redis://127.0.0.1:6379/0", Text)
     artifacts_dir: Path | None = setting("store.artifacts", None, FilePath)
     sources: tuple[str, ...] = field(default=())  # the files the settings were read from
@@ -164,7 +163,7 @@ TABLES = {
 SettingsFile = create_model(  # type: ignore[call-overload]
     "SettingsFile",
     __base__=Table,
-    feeds=(dict[str, FeedTable], {}),
+    feeds=(dict[str, FeedTable], {}),  # tables of named tables are fields here, like this one
     **{table: (model, model()) for table, model in TABLES.items()},
 )
 
