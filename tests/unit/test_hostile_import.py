@@ -179,35 +179,24 @@ def test_ctrl_c_of_a_pool_run_prints_only_ktracks_own_lines(tmp_path: Path) -> N
     condition', no traceback)."""
     import os
     import signal
-    import time
 
     from tests.integration import synth
-    from tests.integration.test_resilience import working_processes
+    from tests.integration.test_resilience import start_run, wait_for, working_processes
 
     repo = synth.kernel_repo(tmp_path, ["6.1", "6.1.1", "6.1.2"])
     ws = synth.workspace(tmp_path, repo)
     assert synth.ktrack(ws, "releases", "sync").returncode == 0
-    env = dict(os.environ, KTRACK_FAKE_BUILD_SECONDS="60")
-    argv = synth.ktrack_argv(ws, "run", "--stages", "build", "--executor", "local", "-j", "2")
+
+    def two_builds() -> bool:
+        return len([c for _, c in working_processes(ws / "data") if c.startswith("sleep")]) >= 2
+
     for attempt in range(5):
-        run = subprocess.Popen(
-            argv,
-            cwd=ws,
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            builds = [c for _, c in working_processes(ws / "data") if c.startswith("sleep")]
-            if len(builds) >= 2:
-                break
-            time.sleep(0.05)
-        else:
-            run.kill()
-            raise AssertionError(f"attempt {attempt}: two builds never started")
+        run = start_run(ws, "--executor", "local", "-j", "2")
+        try:
+            wait_for(two_builds, 60, f"two builds (attempt {attempt})")
+        except AssertionError:
+            os.killpg(run.pid, signal.SIGKILL)  # leave nothing running behind a failed test
+            raise
         os.killpg(run.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
         _, err = run.communicate(timeout=90)
         assert run.returncode == 130, err
