@@ -4,9 +4,13 @@ its own database, and a last job merges every file with ``ktrack import``.
 
 A file holds finished jobs with everything the database knows of them (patch set version, the
 release's catalog row, stage and patch results) and, unless told otherwise, the logs they point to
-(gzip, base64). Import writes each result once: a job already finished with a verdict in the
-target database is kept as it is; one that is missing, unfinished or ended in ``error`` (no
-verdict) is written from the file. A job's key is recomputed on import and must match.
+(gzip, base64). Each job and stage carries its ``cause`` (``vocab.Cause``; an older file without
+it gets the cause its status implies) and the job its toolchain fingerprint. Import writes each
+result once: a job already finished with a verdict in the target database is kept as it is,
+unless the file's result was finished later (judged again); one that is missing, unfinished or
+ended in ``error`` (no verdict) is written from the file, and the database's earlier result goes
+to the job's history (``job_attempt``). The job's status is recomputed from its stages (the
+worst). A job's key is recomputed on import and must match.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import json
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.errors import InfraError, UserError
@@ -38,7 +42,7 @@ from tracker.results.models import (
     StageResult,
 )
 from tracker.versions import KernelVersion
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 SCHEMA = "ktrack.results/1"
 MAX_EMBEDDED_LOG = 32 * 1024 * 1024  # compressed bytes; bigger logs travel as hash + excerpt only
@@ -141,8 +145,10 @@ def _job_json(job: Job) -> dict[str, Any]:
         "target": job.target,
         "stages": job.stages.split(",") if job.stages else [],
         "status": job.status,
+        "cause": job.cause,
         "furthest_stage": job.furthest_stage,
         "summary": job.summary,
+        "toolchain": job.toolchain,
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "attempts": job.attempts,
@@ -150,6 +156,7 @@ def _job_json(job: Job) -> dict[str, Any]:
             {
                 "stage": sr.stage,
                 "status": sr.status,
+                "cause": sr.cause,
                 "summary": sr.summary,
                 "detail": sr.detail,
                 "started_at": _iso(sr.started_at),
@@ -320,7 +327,8 @@ def _import_job(
         for i, pr in enumerate(item.get("patch_results") or [])
     ]
     job = session.scalars(select(Job).where(Job.key == key)).first()
-    if job is not None and job.finished and job.status != Status.ERROR.value:
+    finished_at = r.when(item, "finished_at", where)
+    if job is not None and _keeps(job, finished_at):
         report.kept.append(key)
         _link(session, run_id, job.id, reused=True)
         return
@@ -337,17 +345,28 @@ def _import_job(
         session.add(job)
         session.flush()
     else:
-        session.execute(delete(StageResult).where(StageResult.job_id == job.id))
-        session.execute(delete(PatchResult).where(PatchResult.job_id == job.id))
-        session.expire(job)
+        record.archive_attempt(session, job)  # the database's result stays in the history
+    # the job's status is the worst of its stages' (recomputed: an older exporter wrote the
+    # last stage's); a file without stage rows keeps what it says
+    verdict = record.job_verdict(
+        (row["stage"], row["status"], row["cause"], row["summary"]) for row in stage_rows
+    )
     job.run_id = run_id
-    job.status = status
-    job.furthest_stage = furthest
-    job.summary = r.opt(item, "summary", str, where)
+    if verdict.furthest is not None:
+        job.status = verdict.status.value
+        job.cause = verdict.cause.value if verdict.cause is not None else None
+        job.furthest_stage = verdict.furthest.value
+        job.summary = verdict.summary
+    else:
+        job.status = status
+        job.cause = _cause(r, item, Status(status), where)
+        job.furthest_stage = furthest
+        job.summary = r.opt(item, "summary", str, where)
     job.finished = True
     job.started_at = r.when(item, "started_at", where)
-    job.finished_at = r.when(item, "finished_at", where)
+    job.finished_at = finished_at
     job.attempts = int(r.opt(item, "attempts", int, where) or 1)
+    job.toolchain = _toolchain(r, item, where)
     for row in stage_rows:
         session.add(StageResult(job_id=job.id, **row))
     for row in patch_rows:
@@ -355,6 +374,42 @@ def _import_job(
     _link(session, run_id, job.id, reused=False)
     session.flush()
     report.written.append(key)
+
+
+def _keeps(job: Job, finished_at: datetime | None) -> bool:
+    """Whether the database's result for a key stands against the file's: a finished verdict
+    does, unless the file's result was finished later (a job judged again, ``run --rerun``)."""
+    if not job.finished or job.status == Status.ERROR.value:
+        return False
+    if finished_at is None or job.finished_at is None:
+        return True
+    return _aware(job.finished_at) >= _aware(finished_at)
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def _cause(r: _Reader, obj: dict[str, Any], status: Status, where: str) -> str | None:
+    """A ``cause`` field (a ``vocab.Cause``); absent (an older file): the one the status
+    implies. Pass and skip have none."""
+    value = r.opt(obj, "cause", str, where)
+    if status in (Status.PASS, Status.SKIP):
+        return None
+    if value is None:
+        implied = Cause.default_for(status)
+        return implied.value if implied is not None else None
+    try:
+        return Cause(value).value
+    except ValueError:
+        raise r.fail(f"{where}.cause", f"unknown cause {value!r}") from None
+
+
+def _toolchain(r: _Reader, obj: dict[str, Any], where: str) -> str | None:
+    value = r.opt(obj, "toolchain", str, where)
+    if value is not None and (len(value) > 32 or not value.isalnum()):
+        raise r.fail(f"{where}.toolchain", "not a toolchain fingerprint")
+    return value
 
 
 def _status(r: _Reader, value: str, where: str) -> str:
@@ -375,9 +430,11 @@ def _stage_row(r: _Reader, sr: Any, where: str) -> dict[str, Any]:
     ):
         raise r.fail(f"{where}.log_hash", "not a sha256 hex digest")
     duration = r.opt(sr, "duration", (int, float), where)
+    status = _status(r, r.get(sr, "status", str, where), f"{where}.status")
     return {
         "stage": stage,
-        "status": _status(r, r.get(sr, "status", str, where), f"{where}.status"),
+        "status": status,
+        "cause": _cause(r, sr, Status(status), where),
         "summary": r.opt(sr, "summary", str, where),
         "detail": r.opt(sr, "detail", dict, where) or {},
         "started_at": r.when(sr, "started_at", where),

@@ -161,9 +161,7 @@ def claim_job(
 def archive_attempt(session: Session, job: Job) -> JobAttempt | None:
     """Move the job's current result (its row's verdict and its stage rows) into
     ``job_attempt`` and clear its stage and patch rows, ready for a new attempt."""
-    stage_rows = list(
-        session.scalars(select(StageResult).where(StageResult.job_id == job.id))
-    )
+    stage_rows = list(session.scalars(select(StageResult).where(StageResult.job_id == job.id)))
     kept = None
     if stage_rows or job.finished:
         last = session.scalar(
@@ -260,8 +258,9 @@ def record_stage(
             )
     session.flush()
     rows = session.execute(
-        select(StageResult.stage, StageResult.status, StageResult.cause, StageResult.summary)
-        .where(StageResult.job_id == job.id)
+        select(StageResult.stage, StageResult.status, StageResult.cause, StageResult.summary).where(
+            StageResult.job_id == job.id
+        )
     )
     verdict = job_verdict(rows)
     job.status = verdict.status.value

@@ -121,7 +121,7 @@ class HtmlWriter:
                         parts.append(f'<td class="n s{s}"></td>')
                         continue
                     seen = True
-                    title = escape(_short(f"{r.version} {c.label}: {c.reason}"))
+                    title = escape(_short(f"{r.version} {c.label}{c.cause_note}: {c.reason}"))
                     abbr = ABBR.get(c.furthest_stage, "--") if c.furthest_stage else "--"
                     parts.append(
                         f'<td class="{CLS[c.status.value]} s{s}" title="{title}">'

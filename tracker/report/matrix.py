@@ -1,9 +1,10 @@
 """The compatibility matrix: patch set versions by releases, per target.
 
 Rows are patch set versions (by name, then version); columns are releases grouped by series, newest
-first. A cell is the latest finished job for its (patch set version, release, target): its furthest
-stage, that stage's status, and the reason in one line. ``error`` cells (our infrastructure failed)
-are kept apart from breaks: they carry no verdict.
+first. A cell is the latest finished job for its (patch set version, release, target): the job's
+status (the worst of its stages'), the furthest stage it reached, the cause of that status, and
+the reason in one line. Cells whose cause is not ``verdict`` (``upstream``, ``infrastructure``,
+``bad-input``) are kept apart from breaks: they judge nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tracker.results import queries
 from tracker.results.queries import JobRow, one_line, version_key
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 SCHEMA = "ktrack.matrix/1"
 
@@ -30,6 +31,7 @@ class Cell:
     job_key: str
     job_id: int
     finished_at: datetime | None = None
+    cause: Cause | None = None
 
     @property
     def label(self) -> str:
@@ -38,8 +40,17 @@ class Cell:
         return f"{stage}:{self.status.value}"
 
     @property
+    def gives_verdict(self) -> bool:
+        return self.cause is None or self.cause is Cause.VERDICT
+
+    @property
+    def cause_note(self) -> str:
+        """`` (upstream)`` after the label when the cause is not a verdict, else ``""``."""
+        return "" if self.gives_verdict or self.cause is None else f" ({self.cause.value})"
+
+    @property
     def is_break(self) -> bool:
-        return self.status is Status.FAIL
+        return self.status is Status.FAIL and self.gives_verdict
 
     @property
     def passes(self) -> bool:
@@ -49,6 +60,7 @@ class Cell:
         return {
             "status": self.status.value,
             "stage": self.furthest_stage.value if self.furthest_stage else None,
+            "cause": self.cause.value if self.cause is not None else None,
             "reason": self.reason,
             "job": self.job_key,
         }
@@ -162,6 +174,7 @@ def cell_of(job: JobRow) -> Cell:
         job_key=job.key,
         job_id=job.id,
         finished_at=job.finished_at,
+        cause=job.cause,
     )
 
 
