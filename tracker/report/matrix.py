@@ -5,6 +5,10 @@ first. A cell is the latest finished job for its (patch set version, release, ta
 status (the worst of its stages'), the furthest stage it reached, the cause of that status, and
 the reason in one line. Cells whose cause is not ``verdict`` (``upstream``, ``infrastructure``,
 ``bad-input``) are kept apart from breaks: they judge nothing.
+
+``ktrack.matrix/1`` cells: ``patchset``, ``patchset_version``, ``release``, ``target``, ``status``
+(the job's worst), ``stage`` (the furthest reached), ``cause`` (``vocab.Cause`` value, null for pass
+and skip), ``reason`` (one line) and ``job`` (its key).
 """
 
 from __future__ import annotations
