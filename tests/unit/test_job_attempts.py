@@ -3,8 +3,10 @@ while its judgement still stands, and a job judged again keeps its earlier attem
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest_report import World, make_db
@@ -200,3 +202,40 @@ def test_an_interrupted_job_goes_to_the_history_when_redone(tmp_path: Path) -> N
             False,
             2,
         )
+
+
+def test_an_apply_only_job_asks_no_tool_for_its_toolchain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker.build import toolchain
+    from tracker.pipeline.executors import job_toolchain
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(toolchain.proc, "run", lambda argv, **kw: calls.append(argv))
+    toolchain.tool_version.cache_clear()
+    apply_only = replace(
+        SPEC,
+        stages="apply",
+    )
+    assert job_toolchain(apply_only) == toolchain.fingerprint(
+        toolchain.Target.parse("x86_64:tinyconfig"), (Stage.APPLY,)
+    )
+    assert calls == []
+    # a build job's depends on the compiler: a new gcc version line is a new fingerprint
+    monkeypatch.setattr(toolchain.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    versions = iter(["gcc 12.2.0", "GNU ld 2.40", "GNU Make 4.3"] * 2)
+    monkeypatch.setattr(
+        toolchain.proc,
+        "run",
+        lambda argv, **kw: (calls.append(argv), SimpleNamespace(stdout=next(versions), stderr=""))[
+            1
+        ],
+    )
+    build = replace(
+        SPEC,
+        stages="build",
+    )
+    first = job_toolchain(build)
+    assert [c[0] for c in calls] == ["gcc", "ld", "make"]
+    toolchain.tool_version.cache_clear()
+    versions = iter(["gcc 13.1.0", "GNU ld 2.40", "GNU Make 4.3"])
+    assert job_toolchain(build) != first
+    toolchain.tool_version.cache_clear()
