@@ -211,10 +211,7 @@ def test_an_apply_only_job_asks_no_tool_for_its_toolchain(monkeypatch: pytest.Mo
     calls: list[list[str]] = []
     monkeypatch.setattr(toolchain.proc, "run", lambda argv, **kw: calls.append(argv))
     toolchain.tool_version.cache_clear()
-    apply_only = replace(
-        SPEC,
-        stages="apply",
-    )
+    apply_only = replace(SPEC, stages=("apply",))
     assert job_toolchain(apply_only) == toolchain.fingerprint(
         toolchain.Target.parse("x86_64:tinyconfig"), (Stage.APPLY,)
     )
@@ -222,17 +219,13 @@ def test_an_apply_only_job_asks_no_tool_for_its_toolchain(monkeypatch: pytest.Mo
     # a build job's depends on the compiler: a new gcc version line is a new fingerprint
     monkeypatch.setattr(toolchain.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     versions = iter(["gcc 12.2.0", "GNU ld 2.40", "GNU Make 4.3"] * 2)
-    monkeypatch.setattr(
-        toolchain.proc,
-        "run",
-        lambda argv, **kw: (calls.append(argv), SimpleNamespace(stdout=next(versions), stderr=""))[
-            1
-        ],
-    )
-    build = replace(
-        SPEC,
-        stages="build",
-    )
+
+    def fake_run(argv: list[str], **kw: object) -> SimpleNamespace:
+        calls.append(argv)
+        return SimpleNamespace(stdout=next(versions), stderr="")
+
+    monkeypatch.setattr(toolchain.proc, "run", fake_run)
+    build = replace(SPEC, stages=("build",))
     first = job_toolchain(build)
     assert [c[0] for c in calls] == ["gcc", "ld", "make"]
     toolchain.tool_version.cache_clear()
