@@ -1,6 +1,7 @@
 """worst status, attempts, toolchain: a job's status is the worst of its stages (its cause that
 stage's), earlier attempts of a job are kept in ``job_attempt`` when it is judged again, and the
-job records the toolchain fingerprint that judged it.
+job records the toolchain fingerprint that judged it; a claim a worker gave up on says why
+(``job_claim.cause``: bad input or infrastructure).
 
 Existing jobs get their status, cause and summary recomputed from their stage rows (they held the
 last non-skipped stage's). Their toolchain is unknown (NULL): such a job is judged again by the
@@ -50,6 +51,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_job_attempt_job_id"), "job_attempt", ["job_id"], unique=False)
     with op.batch_alter_table("job") as batch:
         batch.add_column(sa.Column("toolchain", sa.String(length=32), nullable=True))
+    with op.batch_alter_table("job_claim") as batch:
+        batch.add_column(sa.Column("cause", sa.String(length=16), nullable=True))
     _recompute_job_status()
 
 
@@ -91,6 +94,8 @@ def _recompute_job_status() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("job_claim") as batch:
+        batch.drop_column("cause")
     with op.batch_alter_table("job") as batch:
         batch.drop_column("toolchain")
     op.drop_index(op.f("ix_job_attempt_job_id"), table_name="job_attempt")

@@ -232,3 +232,20 @@ def test_an_apply_only_job_asks_no_tool_for_its_toolchain(monkeypatch: pytest.Mo
     versions = iter(["gcc 13.1.0", "GNU ld 2.40", "GNU Make 4.3"])
     assert job_toolchain(build) != first
     toolchain.tool_version.cache_clear()
+
+
+def test_bad_input_outside_the_stages_is_a_user_error_on_every_executor(tmp_path: Path) -> None:
+    """A job whose release is not in the catalog is the caller's input, never an infrastructure
+    error (exit 2, not 3), inline and from a pool of workers alike."""
+    from tracker.config import Settings
+    from tracker.errors import UserError
+    from tracker.pipeline import executors
+    from tracker.results.db import Database
+
+    settings = Settings(home=tmp_path / "home", cache=tmp_path / "cache")
+    db = Database(settings.db_url)
+    unknown = [replace(SPEC, release=v, stages=("apply",)) for v in ("6.9.98", "6.9.99")]
+    with pytest.raises(UserError, match="is not in the catalog"):
+        executors.run_inline(settings, db, unknown, None, lambda done: None)
+    with pytest.raises(UserError, match="is not in the catalog"):
+        executors.run_local(settings, db, unknown, None, lambda done: None, workers=2)

@@ -34,7 +34,7 @@ from kombu import Exchange, Queue
 from sqlalchemy import select
 
 from tracker.config import Settings
-from tracker.errors import InfraError
+from tracker.errors import InfraError, UserError
 from tracker.pipeline import claims, record
 from tracker.pipeline.executors import JobDone, execute_job, job_toolchain
 from tracker.pipeline.plan import JobSpec
@@ -152,7 +152,9 @@ def job_task(
         _try_release(db, spec.key, token, claims.RELEASED, f"retrying: {exc}")
         _retry(task, spec_json, run_id, token, exc, rerun)
     except Exception as exc:  # bad input (release not in the catalog) or a bug: no retry helps
-        _try_release(db, spec.key, token, claims.FAILED, f"{type(exc).__name__}: {exc}")
+        cause = Cause.BAD_INPUT if isinstance(exc, UserError) else Cause.INFRASTRUCTURE
+        note = f"{type(exc).__name__}: {exc}"
+        _try_release(db, spec.key, token, claims.FAILED, note, cause)
         return {"key": spec.key, "outcome": "failed", "error": str(exc)}
     _try_release(db, spec.key, token, claims.RELEASED, "")
     return {"key": spec.key, "outcome": "done", "status": done.status, "reused": done.reused}
@@ -179,14 +181,19 @@ def _retry(
         raise
     except (MaxRetriesExceededError, InfraError):
         db = task.app.ktrack_db()
-        _try_release(db, JobSpec.from_json(spec_json).key, token, claims.FAILED, f"gave up: {exc}")
+        key = JobSpec.from_json(spec_json).key
+        _try_release(db, key, token, claims.FAILED, f"gave up: {exc}", Cause.INFRASTRUCTURE)
         raise
 
 
-def _try_release(db: Database, key: str, token: str, state: str, note: str) -> None:
+def _try_release(
+    db: Database, key: str, token: str, state: str, note: str, cause: Cause | None = None
+) -> None:
     try:
         with db.session() as s:
-            claims.release(s, key, token, state=state, note=note)
+            claims.release(
+                s, key, token, state=state, note=note, cause=cause.value if cause else None
+            )
     except InfraError:
         pass  # the lease runs out on its own
 
@@ -339,7 +346,7 @@ def run_celery(
                         None,
                         c.note or "failed",
                         False,
-                        Cause.INFRASTRUCTURE.value,
+                        c.cause or Cause.INFRASTRUCTURE.value,
                     )
                 )
                 continue

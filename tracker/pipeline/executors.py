@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from tracker.config import Settings
-from tracker.errors import InfraError, KtrackError
+from tracker.errors import InfraError, KtrackError, UserError
 from tracker.pipeline import record
 from tracker.pipeline.locks import file_lock, is_locked
 from tracker.pipeline.plan import JobSpec
@@ -61,7 +61,6 @@ def job_toolchain(spec: JobSpec) -> str | None:
     depends on the stage logic's version alone: no tool is asked for its version."""
     from tracker.build.target import Target
     from tracker.build.toolchain import fingerprint
-    from tracker.errors import UserError
 
     stages = closed_stages(spec.stages)
     try:
@@ -273,6 +272,8 @@ def _worker_main(
                 break
             try:
                 results.put(("done", execute_job(settings, db, spec, run_id, rerun=rerun)))
+            except UserError as exc:  # bad input outside the stages (a release not in the catalog)
+                results.put(("user-error", f"{spec.label}: {exc}"))
             except KtrackError as exc:
                 results.put(("error", f"{spec.label}: {exc}"))
         db.dispose()
@@ -341,6 +342,8 @@ def run_local(
             remaining -= 1
             if kind == "done":
                 on_done(payload)
+            elif kind == "user-error":
+                raise UserError(str(payload))
             else:
                 raise InfraError(str(payload))
     except BaseException:

@@ -260,3 +260,4 @@ class JobClaim(Base):
     lease_until: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(String(16))  # vocab.Cause of a ``failed`` claim
