@@ -137,6 +137,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             def on_done(done: executors.JobDone) -> None:
                 results.append(done)
                 where = f"{done.stage}:{done.status}" if done.stage else done.status
+                if done.cause and done.cause != "verdict":
+                    where += f" ({done.cause})"
                 tag = " (reused)" if done.reused else ""
                 progress.update(task, advance=1, last=f"{done.label}: {where}{tag}")
                 if not done.reused:
