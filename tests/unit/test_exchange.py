@@ -350,3 +350,19 @@ def test_import_of_a_later_attempt_replaces_the_verdict_and_keeps_it_in_history(
             "warn",
             ["apply"],
         )
+
+
+def test_a_job_without_stage_rows_keeps_the_status_and_cause_of_the_file(
+    tmp_path: Path, exported: tuple[Path, JobSpec, Path]
+) -> None:
+    path, _, _ = exported
+    doc = json.loads(path.read_text())
+    doc["jobs"][0].update(status="error", cause="upstream", stage_results=[], patch_results=[])
+    bare = path.with_name("bare.json")
+    bare.write_text(json.dumps(doc))
+    db = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    with db.session() as s:
+        exchange.import_document(s, exchange.read_file(bare), source="f", artifacts_root=tmp_path)
+    with db.session() as s:
+        job = s.scalars(select(Job)).one()
+        assert (job.status, job.cause, job.furthest_stage) == ("error", "upstream", "apply")

@@ -314,7 +314,7 @@ def _import_job(
     key = r.get(item, "key", str, where)
     if key != spec.key:
         raise r.fail(f"{where}.key", f"{key} does not match the job it describes ({spec.key})")
-    status = _status(r, r.get(item, "status", str, where), f"{where}.status")
+    _status(r, r.get(item, "status", str, where), f"{where}.status")
     furthest = r.opt(item, "furthest_stage", str, where)
     if furthest is not None and furthest not in stages and furthest not in {s.value for s in Stage}:
         raise r.fail(f"{where}.furthest_stage", f"unknown stage {furthest!r}")
@@ -346,22 +346,8 @@ def _import_job(
         session.flush()
     else:
         record.archive_attempt(session, job)  # the database's result stays in the history
-    # the job's status is the worst of its stages' (recomputed: an older exporter wrote the
-    # last stage's); a file without stage rows keeps what it says
-    verdict = record.job_verdict(
-        (row["stage"], row["status"], row["cause"], row["summary"]) for row in stage_rows
-    )
+    _set_verdict(job, r, item, where, stage_rows)
     job.run_id = run_id
-    if verdict.furthest is not None:
-        job.status = verdict.status.value
-        job.cause = verdict.cause.value if verdict.cause is not None else None
-        job.furthest_stage = verdict.furthest.value
-        job.summary = verdict.summary
-    else:
-        job.status = status
-        job.cause = _cause(r, item, Status(status), where)
-        job.furthest_stage = furthest
-        job.summary = r.opt(item, "summary", str, where)
     job.finished = True
     job.started_at = r.when(item, "started_at", where)
     job.finished_at = finished_at
@@ -376,6 +362,21 @@ def _import_job(
     report.written.append(key)
 
 
+def _set_verdict(
+    job: Job, r: _Reader, item: dict[str, Any], where: str, rows: list[dict[str, Any]]
+) -> None:
+    """The job's status is the worst of its stages' (recomputed: an older exporter wrote the
+    last stage's); a file without stage rows keeps what it says."""
+    verdict = record.job_verdict((x["stage"], x["status"], x["cause"], x["summary"]) for x in rows)
+    if verdict.furthest is not None:
+        record.set_verdict(job, verdict)
+        return
+    status = Status(r.get(item, "status", str, where))  # checked by _import_job
+    job.status, job.cause = status.value, _cause(r, item, status, where)
+    job.furthest_stage = r.opt(item, "furthest_stage", str, where)
+    job.summary = r.opt(item, "summary", str, where)
+
+
 def _keeps(job: Job, finished_at: datetime | None) -> bool:
     """Whether the database's result for a key stands against the file's: a finished verdict
     does, unless the file's result was finished later (a job judged again, ``run --rerun``)."""
@@ -383,11 +384,10 @@ def _keeps(job: Job, finished_at: datetime | None) -> bool:
         return False
     if finished_at is None or job.finished_at is None:
         return True
-    return _aware(job.finished_at) >= _aware(finished_at)
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+    stored, given = (
+        t if t.tzinfo else t.replace(tzinfo=UTC) for t in (job.finished_at, finished_at)
+    )
+    return stored >= given
 
 
 def _cause(r: _Reader, obj: dict[str, Any], status: Status, where: str) -> str | None:
@@ -406,7 +406,7 @@ def _cause(r: _Reader, obj: dict[str, Any], status: Status, where: str) -> str |
 
 
 def _toolchain(r: _Reader, obj: dict[str, Any], where: str) -> str | None:
-    value = r.opt(obj, "toolchain", str, where)
+    value = r.opt(obj, "toolchain", str, where)  # executors.job_toolchain
     if value is not None and (len(value) > 32 or not value.isalnum()):
         raise r.fail(f"{where}.toolchain", "not a toolchain fingerprint")
     return value

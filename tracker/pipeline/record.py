@@ -262,7 +262,11 @@ def record_stage(
             StageResult.job_id == job.id
         )
     )
-    verdict = job_verdict(rows)
+    set_verdict(job, job_verdict(rows))
+
+
+def set_verdict(job: Job, verdict: JobVerdict) -> None:
+    """Write a job's verdict (its worst stage's status, cause and summary, its furthest stage)."""
     job.status = verdict.status.value
     job.cause = verdict.cause.value if verdict.cause is not None else None
     job.furthest_stage = verdict.furthest.value if verdict.furthest is not None else None
