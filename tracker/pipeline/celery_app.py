@@ -338,17 +338,7 @@ def run_celery(
             c = held.get(key)
             if c is not None and c.state == claims.FAILED and c.run_id == run_id:
                 del track[key]
-                on_done(
-                    JobDone(
-                        key,
-                        t.spec.label,
-                        Status.ERROR.value,
-                        None,
-                        c.note or "failed",
-                        False,
-                        c.cause or Cause.INFRASTRUCTURE.value,
-                    )
-                )
+                on_done(_gave_up(t.spec, c.note or "failed", c.cause or Cause.INFRASTRUCTURE.value))
                 continue
             if c is not None and c.live(at):
                 t.last_live = mono
@@ -372,13 +362,9 @@ def run_celery(
             if t.publishes >= max_publishes:
                 del track[t.spec.key]
                 on_done(
-                    JobDone(
-                        t.spec.key,
-                        t.spec.label,
-                        Status.ERROR.value,
-                        None,
+                    _gave_up(
+                        t.spec,
                         f"no worker finished the job after {t.publishes} publishes",
-                        False,
                         Cause.INFRASTRUCTURE.value,
                     )
                 )
@@ -409,6 +395,11 @@ def _publish_all(
     except Exception:
         return False
     return True
+
+
+def _gave_up(spec: JobSpec, why: str, cause: str) -> JobDone:
+    """A job no worker could finish: ``error`` with no verdict, and whose fault it was."""
+    return JobDone(spec.key, spec.label, Status.ERROR.value, None, why, False, cause)
 
 
 def _done(spec: JobSpec, job: Job, reused: bool) -> JobDone:

@@ -45,6 +45,11 @@ def kcidb_status(status: Status, cause: Cause | None) -> str:
     return KCIDB_STATUS[status]
 
 
+def _judged(sr: StageRow) -> bool:
+    """Whether the stage's status judges the patch set (its cause is a verdict)."""
+    return sr.cause in (None, Cause.VERDICT)
+
+
 def _cause_misc(sr: StageRow) -> dict[str, str]:
     return {"cause": sr.cause.value} if sr.cause is not None else {}
 
@@ -203,11 +208,7 @@ def kcidb_report(
             co["patchset_hash"] = patchset_hash([str(d) for d in found])
         elif need_hash and known:
             co["patchset_hash"] = patchset_hash(list(known))
-        if (
-            apply is not None
-            and apply.status is not Status.ERROR
-            and apply.cause in (None, Cause.VERDICT)
-        ):
+        if apply is not None and apply.status is not Status.ERROR and _judged(apply):
             valid = apply.status in (Status.PASS, Status.WARN)
             co["valid"] = bool(co.get("valid", True)) and valid
             if not valid:
@@ -268,7 +269,7 @@ def kcidb_report(
                     st = Status(str(item.get("status", "")))
                 except ValueError:
                     st = smoke.status
-                if smoke.cause not in (None, Cause.VERDICT) and st is Status.FAIL:
+                if not _judged(smoke) and st is Status.FAIL:
                     st = Status.ERROR  # the stage judges nothing: neither do its tests
                 path = f"ktrack.{_path_part(str(item.get('name', i)))}"
                 t = {
