@@ -249,3 +249,25 @@ def test_bad_input_outside_the_stages_is_a_user_error_on_every_executor(tmp_path
         executors.run_inline(settings, db, unknown, None, lambda done: None)
     with pytest.raises(UserError, match="is not in the catalog"):
         executors.run_local(settings, db, unknown, None, lambda done: None, workers=2)
+
+
+def test_the_cell_page_lists_earlier_attempts_escaped(tmp_path: Path) -> None:
+    from tracker.report.data import load_report_data
+    from tracker.report.html import write_html
+
+    db = make_db(tmp_path)
+    with db.session() as s:
+        World(s).release("6.1")
+        hostile = [(Stage.APPLY, Outcome(Status.FAIL, "<script>alert(1)</script>.patch: conflict"))]
+        _run(s, hostile)
+        job, _ = _run(s, PASS, rerun=(Status.FAIL,))
+        data = load_report_data(s)
+    assert [(a.attempt, a.status, a.cause) for a in data.attempts[job.id]] == [
+        (1, Status.FAIL, Cause.VERDICT)
+    ]
+    write_html(data, tmp_path / "html")
+    page = (tmp_path / "html" / "c" / f"{job.id}.html").read_text()
+    assert '<h2 id="attempts">Earlier attempts</h2>' in page
+    assert "apply:fail" in page and "&lt;script&gt;alert(1)&lt;/script&gt;.patch" in page
+    assert "<script>alert(1)" not in page
+    assert 'id="verdict">test:pass<' in page  # the newest attempt is the cell

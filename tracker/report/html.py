@@ -198,6 +198,7 @@ class HtmlWriter:
             apply_patches=apply_patches,
             clean_patches=clean,
             culprits=self.data.culprits_for(job),
+            attempts=self.data.attempts.get(job.id, []),
         )
 
     @staticmethod

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.results.models import (
     Culprit,
     Job,
+    JobAttempt,
     KernelRelease,
     PatchResult,
     Patchset,
@@ -373,6 +374,37 @@ def stage_results(session: Session, job_ids: Sequence[int]) -> dict[int, list[St
             )
     for rows in out.values():
         rows.sort(key=lambda s: s.stage.index)
+    return out
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """An earlier attempt of a job (the job row holds the newest): what it said and when."""
+
+    job_id: int
+    attempt: int
+    run_id: int | None
+    status: Status
+    cause: Cause | None
+    furthest_stage: Stage | None
+    summary: str
+    toolchain: str | None
+    finished_at: datetime | None
+
+
+def attempts(session: Session, job_ids: Sequence[int]) -> dict[int, list[AttemptRow]]:
+    """Earlier attempts per job, newest first."""
+    out: dict[int, list[AttemptRow]] = {}
+    for chunk in _chunks(job_ids):
+        for a in session.scalars(select(JobAttempt).where(JobAttempt.job_id.in_(chunk))):
+            status = parse_status(a.status)
+            out.setdefault(a.job_id, []).append(
+                AttemptRow(a.job_id, a.attempt, a.run_id, status, parse_cause(a.cause, status),
+                           parse_stage(a.furthest_stage), (a.summary or "").strip(), a.toolchain,
+                           _utc(a.finished_at))
+            )  # fmt: skip
+    for rows in out.values():
+        rows.sort(key=lambda a: a.attempt, reverse=True)
     return out
 
 
