@@ -208,3 +208,16 @@ def test_configure_control_leaves_the_fragment_out(tmp_path: Path) -> None:
         "no verdict: 6.1.1 fails configure without the patch set too: "
     )
     assert "kernel/Kconfig:1: syntax error" in theirs.summary
+
+
+def test_our_build_timeout_is_an_infrastructure_error_exit_3(ws: Path) -> None:
+    with (ws / "ktrack.toml").open("a") as fh:
+        fh.write("\n[build]\ntimeout = 2\n")
+    r = synth.ktrack(
+        ws, "run", "--stages", "build", "--executor", "inline", "--kernels", "6.1",
+        "--patchset", "good", env={"KTRACK_FAKE_BUILD_SECONDS": "30"},
+    )  # fmt: skip
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "1 job(s) ended in an infrastructure error" in r.stderr
+    row = stages(ws)[("good", "6.1")]["build"]
+    assert (row.status, row.cause) == ("error", "infrastructure"), row.summary
