@@ -61,6 +61,14 @@ def test_unusable_url_is_user_error() -> None:
 
 
 def test_migration_0004_recomputes_job_status_from_stage_rows(tmp_path: Path) -> None:
+    _migrate_0004_with_rows(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_migration_0004_on_postgresql(pg_url: str) -> None:
+    _migrate_0004_with_rows(pg_url)
+
+
+def _migrate_0004_with_rows(url: str) -> None:
     """Jobs recorded before 0004 held their last stage's status: apply warn, boot warn and test
     pass showed as pass. The migration gives them the worst stage's status, cause and summary."""
     from alembic import command
@@ -68,7 +76,6 @@ def test_migration_0004_recomputes_job_status_from_stage_rows(tmp_path: Path) ->
 
     from tracker.results.db import alembic_config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
     cfg = alembic_config(url)
     with engine.begin() as conn:
@@ -77,14 +84,14 @@ def test_migration_0004_recomputes_job_status_from_stage_rows(tmp_path: Path) ->
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO kernel_release (id, version, series, moniker, eol, feed, signed) "
-            "VALUES (1, '6.1', '6.1', 'stable', 0, 't', 0);"
-        ))  # fmt: skip
+            "VALUES (1, '6.1', '6.1', 'stable', :no, 't', :no)"
+        ), {"no": False})  # fmt: skip
         conn.execute(text("INSERT INTO patchset (id, name) VALUES (1, 'demo')"))
         conn.execute(text(
             "INSERT INTO patchset_version (id, patchset_id, version, content_hash) "
             "VALUES (1, 1, '1', 'h')"
         ))  # fmt: skip
-        jobs = {1: ("pass", "test", 1), 2: ("error", "build", 1), 3: ("skip", None, 0)}
+        jobs = {1: ("pass", "test", True), 2: ("error", "build", True), 3: ("skip", None, False)}
         for job_id, (status, furthest, finished) in jobs.items():
             conn.execute(
                 text(
@@ -112,9 +119,16 @@ def test_migration_0004_recomputes_job_status_from_stage_rows(tmp_path: Path) ->
             conn.execute(
                 text(
                     "INSERT INTO stage_result (job_id, stage, status, cause, summary, detail) "
-                    "VALUES (:j, :st, :status, :cause, :summary, '{}')"
+                    "VALUES (:j, :st, :status, :cause, :summary, :detail)"
                 ),
-                {"j": job_id, "st": stage, "status": status, "cause": cause, "summary": summary},
+                {
+                    "j": job_id,
+                    "st": stage,
+                    "status": status,
+                    "cause": cause,
+                    "summary": summary,
+                    "detail": "{}",
+                },  # fmt: skip
             )
     assert upgrade(engine) == "0004"
     with engine.connect() as conn:
