@@ -151,6 +151,9 @@ class _Ctx:
         ([_done("error", "bad-input"), _done("error", "infrastructure")], False, 2),
         ([_done("error", "infrastructure"), _done("error", "bad-input")], True, 1),
         ([_done("error", "upstream"), _done("pass", None)], True, 1),
+        # whatever the status, a cause that is ours is never a quiet 0
+        ([_done("fail", "infrastructure")], False, 3),
+        ([_done("warn", "verdict"), _done("fail", "upstream")], False, 0),
     ],
 )
 def test_exit_code_reads_the_cause_with_its_precedence(

@@ -226,13 +226,13 @@ def exit_code(ctx: Context, results: list[Any], *, new_breakage: bool) -> int:
     from tracker.safetext import printable
     from tracker.vocab import Cause, Status
 
-    def of(cause: Cause) -> list[Any]:
-        return [
-            r
-            for r in results
-            if r.status == Status.ERROR.value
-            and (r.cause or Cause.INFRASTRUCTURE.value) == cause.value
-        ]
+    def of(cause: Cause) -> list[Any]:  # a status's cause; unrecorded: the one it implies
+        out = []
+        for r in results:
+            implied = Cause.default_for(Status(r.status))
+            if (r.cause or (implied.value if implied else None)) == cause.value:
+                out.append(r)
+        return out
 
     upstream, bad, infra = of(Cause.UPSTREAM), of(Cause.BAD_INPUT), of(Cause.INFRASTRUCTURE)
     if upstream:
