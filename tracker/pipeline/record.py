@@ -1,5 +1,10 @@
 """Writing a job's results as it goes: the job row first, each stage row as soon as it is known,
-and the job's final status in a ``finally`` so a killed run leaves a truthful partial record."""
+and the job's final status in a ``finally`` so a killed run leaves a truthful partial record.
+
+A job's status is the worst of its stages' (with that stage's cause and summary) and its furthest
+stage the last one that ran (:func:`job_verdict`). A finished job is reused while its judgement
+stands (:func:`reusable`: not an error, not asked to be judged again, same toolchain); a job judged
+again keeps its earlier attempt in ``job_attempt`` (:func:`archive_attempt`)."""
 
 from __future__ import annotations
 
