@@ -4,10 +4,11 @@
 memory. ``configure``/``build``/``boot``/``test``: the pipeline's own stage functions on the
 commit's tree with the series applied; each verdict is cached on disk by the commit's tree hash
 (and the patch set content, target and stage), so a second bisect of the same range builds
-nothing twice. A commit where the series does not apply, or an earlier stage does not pass,
-cannot tell the later stage's verdict: it is ``skip`` (skipped by the search, never guessed); so
-is a commit that fails the stage without the patch set too (the control run of
-``tracker.pipeline.baseline``).
+nothing twice. The stages run through ``stages.run_stages``, the loop ``ktrack run`` uses, so
+every rule of ``run`` holds here too. A commit where the series does not apply, or an earlier
+stage does not pass, cannot tell the later stage's verdict: it is ``skip`` (skipped by the
+search, never guessed); so is a commit whose outcome's cause is ``upstream`` (it fails without
+the patch set too) or ``infrastructure`` (``error``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.bisect import Probe, ProbeCache, Verdict, tree_of, verdict_from_report
 from tracker.errors import InfraError, UserError
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Outcome, Stage, Status
 
 if TYPE_CHECKING:
     from tracker.config import Settings
@@ -164,10 +166,12 @@ def stage_probe(
     stage: Stage,
     cache_file: Path,
 ) -> Probe:
-    """Configure/build/boot a commit with the series applied, as ``ktrack run`` would."""
+    """Configure/build/boot a commit with the series applied, through ``run``'s own stage loop
+    (``stages.run_stages``: the same control runs, causes and timeouts); the apply stage is the
+    verdict already computed on the commit's tree."""
     from tracker.apply.check import check_series
     from tracker.pipeline.plan import JobSpec
-    from tracker.pipeline.stages import STAGE_FUNCS, JobState, closed_stages
+    from tracker.pipeline.stages import JobState, run_stages
     from tracker.sources.store import TreeView
 
     disk = TreeCache(cache_file)
@@ -194,29 +198,19 @@ def stage_probe(
         )
         state = JobState(
             settings=settings,
-            db=db,  # type: ignore[arg-type]  # the stage functions used here do not touch it
+            db=db,  # type: ignore[arg-type]  # only the apply stage reads it, and it is given
             spec=spec,
             work=work,
             rev=commit,
             report=report,
             version=vspec,
         )
-        verdict = Verdict(Status.SKIP, "not reached")
+        applied = Outcome(report.status, report.summary, detail=report.to_json())
+        outcomes = run_stages(state, {Stage.APPLY: lambda _state: applied})
         try:
-            for st in closed_stages((stage.value,)):
-                if st is Stage.APPLY:
-                    continue
-                outcome = STAGE_FUNCS[st](state)
-                if st is stage:
-                    verdict = _confirmed(state, st, outcome, commit)
-                elif not outcome.status.proceeds:
-                    verdict = Verdict(Status.SKIP, f"{st.value}: {outcome.summary}")
-                    break
-        except (InfraError, OSError) as exc:
-            return Verdict(Status.ERROR, f"infrastructure: {exc}")
-        except UserError as exc:
-            return Verdict(Status.ERROR, f"bad input: {exc}")
+            verdict = probe_verdict(outcomes, stage)
         finally:
+            outcomes.close()
             with contextlib.suppress(OSError):
                 shutil.rmtree(work, ignore_errors=True)
         if verdict.known:
@@ -226,15 +220,23 @@ def stage_probe(
     return probe
 
 
-def _confirmed(state: Any, stage: Stage, outcome: Any, commit: str) -> Verdict:
-    """The probe's verdict; a failure the commit has without the patch set too is ``skip``: an
+def probe_verdict(outcomes: Iterable[tuple[Stage, Outcome]], stage: Stage) -> Verdict:
+    """What the stage loop's outcomes tell bisect about ``stage`` at one commit, read from each
+    outcome's cause: a verdict (``pass``/``warn``/``fail``) only when the patch set is judged
+    there. A failure the commit has without the patch set too (``upstream``) is ``skip``: an
     upstream commit that does not build (or boot) by itself cannot tell whether the patch set
-    broke there, and blaming it would name the wrong culprit."""
-    from tracker.pipeline import baseline
-
-    if outcome.status is Status.FAIL and stage in baseline.CHECKED and state.settings.baseline:
-        control = baseline.run_control(state, stage)
-        outcome = baseline.judge(stage, outcome, control, commit[:12])
-        if baseline.release_fails_alone(outcome.summary):
-            return Verdict(Status.SKIP, outcome.summary)
-    return Verdict(outcome.status, outcome.summary)
+    broke there, and blaming it would name the wrong culprit. Our own failure
+    (``infrastructure``) or invalid input is ``error``; an earlier stage that did not pass is
+    ``skip``. Neither is ever named."""
+    for st, outcome in outcomes:
+        judged = outcome.cause in (None, Cause.VERDICT)
+        if st is stage:
+            if outcome.cause is Cause.UPSTREAM:
+                return Verdict(Status.SKIP, outcome.summary)
+            if not judged or outcome.status is Status.ERROR:
+                return Verdict(Status.ERROR, outcome.summary)
+            return Verdict(outcome.status, outcome.summary)
+        if not outcome.status.proceeds:
+            status = Status.SKIP if judged or outcome.cause is Cause.UPSTREAM else Status.ERROR
+            return Verdict(status, f"{st.value}: {outcome.summary}")
+    return Verdict(Status.SKIP, "not reached")

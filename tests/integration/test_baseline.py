@@ -84,7 +84,7 @@ def test_build_failure_is_confirmed_or_refused_by_the_unpatched_release(ws: Path
     assert got[("good", "6.1")]["build"].status == "pass"
     # the patch set's own break: the release without it builds, so the failure is a verdict
     mine = got[("broken", "6.1")]["build"]
-    assert mine.status == "fail"
+    assert (mine.status, mine.cause) == ("fail", "verdict")
     assert mine.summary == (
         "kernel/fork.c:42: broken on purpose (touched by 0001-fork-count-contexts.patch)"
     )
@@ -93,7 +93,7 @@ def test_build_failure_is_confirmed_or_refused_by_the_unpatched_release(ws: Path
     # upstream broke 6.1.1 by itself: no verdict for either patch set, and the reason is named
     for name in ("good", "broken"):
         row = got[(name, "6.1.1")]["build"]
-        assert row.status == "error", (name, row.summary)
+        assert (row.status, row.cause) == ("error", "upstream"), (name, row.summary)
         assert row.summary == (
             "no verdict: 6.1.1 fails build without the patch set too: "
             "kernel/sched.c:1: broken on purpose"
@@ -208,3 +208,16 @@ def test_configure_control_leaves_the_fragment_out(tmp_path: Path) -> None:
         "no verdict: 6.1.1 fails configure without the patch set too: "
     )
     assert "kernel/Kconfig:1: syntax error" in theirs.summary
+
+
+def test_our_build_timeout_is_an_infrastructure_error_exit_3(ws: Path) -> None:
+    with (ws / "ktrack.toml").open("a") as fh:
+        fh.write("\n[build]\ntimeout = 2\n")
+    r = synth.ktrack(
+        ws, "run", "--stages", "build", "--executor", "inline", "--kernels", "6.1",
+        "--patchset", "good", env={"KTRACK_FAKE_BUILD_SECONDS": "30"},
+    )  # fmt: skip
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "1 job(s) ended in an infrastructure error" in r.stderr
+    row = stages(ws)[("good", "6.1")]["build"]
+    assert (row.status, row.cause) == ("error", "infrastructure"), row.summary

@@ -129,7 +129,7 @@ def test_a_job_that_fails_for_good_is_reported_and_the_run_returns(cluster: Clus
     run.wait(120)
     by_key = {d.key: d for d in run.done}
     assert len(run.done) == 4 and set(by_key) == {j.key for j in [*good, unknown]}
-    assert by_key[unknown.key].status == "error"
+    assert (by_key[unknown.key].status, by_key[unknown.key].cause) == ("error", "bad-input")
     assert "6.9.99 is not in the catalog" in by_key[unknown.key].summary
     assert all(by_key[j.key].status == "pass" for j in good)
     # given up at once (bad input: no retry helps), not published again

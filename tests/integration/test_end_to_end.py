@@ -202,3 +202,81 @@ def test_unknown_patchset_exits_2(workspace: Path) -> None:
     r = ktrack(workspace, "run", "--patchset", "nosuchset", "--stages", "apply")
     assert r.returncode == 2
     assert "nosuchset" in r.stderr and "Traceback" not in r.stderr
+
+
+def _jobs(workspace: Path) -> dict[str, tuple[str, str | None, int, str | None]]:
+    db = Database(f"sqlite:///{workspace / 'data' / 'tracker.db'}")
+    with db.session() as s:
+        out = {
+            s.get_one(KernelRelease, j.release_id).version: (
+                j.status,
+                j.cause,
+                j.attempts,
+                j.toolchain,
+            )
+            for j in s.scalars(select(Job))
+        }
+    db.dispose()
+    return out
+
+
+def test_rerun_toolchain_and_exit_codes(workspace: Path) -> None:
+    from tracker.build.toolchain import STAGE_LOGIC_VERSION
+    from tracker.results.models import JobAttempt
+
+    assert ktrack(workspace, "releases", "sync").returncode == 0
+    apply = ("run", "--stages", "apply", "--executor", "inline", "--no-bisect")
+    r = ktrack(workspace, *apply, "--fail-on-new")
+    assert r.returncode == 1, r.stdout + r.stderr  # 6.2 no longer applies: a new breakage
+    jobs = _jobs(workspace)
+    assert {v: j[:3] for v, j in jobs.items()} == {
+        "6.1": ("pass", None, 1),
+        "6.1.1": ("warn", "verdict", 1),
+        "6.2": ("fail", "verdict", 1),
+    }
+    # an apply-only job depends on the stage logic's version alone (no compiler asked)
+    assert len({j[3] for j in jobs.values()}) == 1 and jobs["6.1"][3]
+    # the breakage is known now: not new, exit 0
+    r = ktrack(workspace, *apply, "--fail-on-new", "--rerun", "fail,error")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 reused" in r.stdout  # only the fail was judged again
+    assert {v: j[2] for v, j in _jobs(workspace).items()} == {"6.1": 1, "6.1.1": 1, "6.2": 2}
+    # a result judged by another toolchain is judged again
+    db = Database(f"sqlite:///{workspace / 'data' / 'tracker.db'}")
+    with db.session() as s:
+        six_one = next(
+            j
+            for j in s.scalars(select(Job))
+            if s.get_one(KernelRelease, j.release_id).version == "6.1"
+        )
+        six_one.toolchain = f"stale-logic-{STAGE_LOGIC_VERSION - 1}"
+    r = ktrack(workspace, *apply)
+    assert r.returncode == 0 and "2 reused" in r.stdout, r.stdout + r.stderr
+    local = ("run", "--stages", "apply", "--executor", "local", "-j", "2", "--no-bisect")
+    r = ktrack(workspace, *local, "--rerun", "all")  # the pool's workers get --rerun too
+    assert r.returncode == 0 and "0 reused" in r.stdout, r.stdout + r.stderr
+    assert {v: j[2] for v, j in _jobs(workspace).items()} == {"6.1": 3, "6.1.1": 2, "6.2": 3}
+    with db.session() as s:
+        history = s.scalars(select(JobAttempt).order_by(JobAttempt.id)).all()
+        assert len(history) == 5  # every earlier attempt kept
+        assert {h.toolchain for h in history} >= {f"stale-logic-{STAGE_LOGIC_VERSION - 1}"}
+    db.dispose()
+    r = ktrack(workspace, *apply, "--rerun", "fail,maybe")
+    assert r.returncode == 2 and "--rerun: unknown status" in r.stderr
+
+
+def test_a_broken_patch_set_is_bad_input_exit_2(workspace: Path) -> None:
+    broken = workspace / "patches" / "broken" / "0.1"
+    broken.mkdir(parents=True)
+    (broken / "0001-x.patch").write_text(PATCH_1.replace("@@ -39,5 +39,6 @@", "@@ -39,5 +39,9 @@"))
+    (broken / "series").write_text("0001-x.patch\n")
+    manifest = (workspace / "patches" / "demo" / "patchset.toml").read_text()
+    (broken.parent / "patchset.toml").write_text(manifest.replace('"demo"', '"broken"'))
+    assert ktrack(workspace, "releases", "sync").returncode == 0
+    r = ktrack(
+        workspace, "run", "--stages", "apply", "--executor", "inline", "--no-bisect",
+        "--patchset", "broken", "--kernels", "6.1",
+    )  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "ktrack: bad input: broken@0.1" in r.stderr
+    assert _jobs(workspace)["6.1"][:2] == ("error", "bad-input")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.integration import synth
 from tracker.results.db import Database
@@ -251,6 +251,7 @@ def test_disk_full_during_build_is_error_then_recovers(ws: Path, small_fs: Path)
     with check.session() as s:
         job = s.scalars(select(Job)).one()
         assert job.status == "error" and job.furthest_stage == "build" and job.finished
+        assert job.cause == "infrastructure"
         assert "space" in (job.summary or "").lower()
     assert not (home / "work").exists() or not any((home / "work").iterdir())
     assert_store_intact(home)
@@ -259,6 +260,9 @@ def test_disk_full_during_build_is_error_then_recovers(ws: Path, small_fs: Path)
     with check.session() as s:
         job = s.scalars(select(Job)).one()
         assert job.status == "pass" and job.attempts == 2
+        # the error attempt stays in the job's history
+        history = s.execute(text("SELECT status, cause FROM job_attempt")).all()
+        assert [tuple(h) for h in history] == [("error", "infrastructure")]
     check.dispose()
 
 

@@ -23,7 +23,7 @@ from tracker.results.models import (
     StageResult,
 )
 from tracker.versions import KernelVersion
-from tracker.vocab import Stage
+from tracker.vocab import Cause, Stage, Status
 
 STAGES = ("apply", "configure", "build", "boot", "test")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,8 +91,11 @@ class World:
         log_excerpt: str | None = None,
         patches: list[dict[str, Any]] | None = None,
         finished: bool = True,
+        cause: str | None = None,
     ) -> Job:
         n = next(self._n)
+        implied = Cause.default_for(Status(status))
+        cause = cause or (implied.value if implied is not None else None)
         rel = self.release(release)
         job = Job(
             key=hashlib.sha256(f"{psv.id}/{release}/{target}/{stages}/{n}".encode()).hexdigest(),
@@ -103,6 +106,7 @@ class World:
             stages=stages,
             status=status,
             furthest_stage=stage,
+            cause=cause,
             summary=summary if summary is not None else f"{stage} {status}",
             finished=finished,
             started_at=T0 + timedelta(minutes=n),
@@ -119,6 +123,7 @@ class World:
                     job_id=job.id,
                     stage=st,
                     status=status if final else "pass",
+                    cause=cause if final else None,
                     summary=(summary or f"{st} {status}") if final else f"{st} ok",
                     detail=(detail or {}) if final else {},
                     started_at=job.started_at,

@@ -53,7 +53,7 @@ def test_check_pass_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert rc == 0
     assert doc["schema"] == "ktrack.check/1"
     assert (doc["patchset"], doc["patchset_version"], doc["kernel"]) == ("demo", "1", "6.12.5")
-    assert doc["status"] == "pass"
+    assert (doc["status"], doc["cause"]) == ("pass", None)
     assert doc["patches"][0]["files"][0]["hunks"][0]["class"] == "clean"
 
 
@@ -64,6 +64,7 @@ def test_check_json_survives_long_texts(tmp_path: Path, capsys: pytest.CaptureFi
     rc = main(["--config", str(cfg), "check", "demo", "6.12.5", "--tree", str(tree), "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 1 and doc["patches"][0]["name"] == f"{long[:150]}.patch"
+    assert (doc["status"], doc["cause"]) == ("fail", "verdict")  # the apply verdict is the set's
 
 
 def test_check_fail_exits_1_and_shows_the_conflict(

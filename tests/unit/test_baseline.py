@@ -10,9 +10,8 @@ from tracker.pipeline.baseline import (
     ControlCache,
     judge,
     known_fragment,
-    release_fails_alone,
 )
-from tracker.vocab import Outcome, Stage, Status
+from tracker.vocab import Cause, Outcome, Stage, Status
 
 TARGET = Target.parse("x86_64:tinyconfig")
 
@@ -42,7 +41,7 @@ def test_a_passing_control_confirms_the_failure() -> None:
     assert (out.status, out.summary) == (Status.FAIL, FAILED.summary)
     assert out.detail == {"errors": ["x"], "baseline": {"stage": "build", "status": "pass",
                                                        "summary": "built"}}  # fmt: skip
-    assert not release_fails_alone(out.summary)
+    assert out.cause is Cause.VERDICT
 
 
 def test_a_failing_control_is_no_verdict_naming_the_release_failure() -> None:
@@ -54,7 +53,7 @@ def test_a_failing_control_is_no_verdict_naming_the_release_failure() -> None:
         "CONFIG_ACPI=y did not survive"
     )
     assert out.detail["unconfirmed"] == {"status": "fail", "summary": FAILED.summary}
-    assert release_fails_alone(out.summary)
+    assert out.cause is Cause.UPSTREAM
 
 
 def test_a_control_that_could_not_run_leaves_the_failure_unconfirmed() -> None:
@@ -62,7 +61,7 @@ def test_a_control_that_could_not_run_leaves_the_failure_unconfirmed() -> None:
     out = judge(Stage.BUILD, FAILED, control, "6.1.5")
     assert out.status is Status.ERROR
     assert out.summary.startswith("no verdict: init/main.c:12: expected ';' (not confirmed")
-    assert not release_fails_alone(out.summary)  # an infrastructure error: retried, exit 3
+    assert out.cause is Cause.INFRASTRUCTURE  # retried, exit 3
 
 
 def test_cache_keeps_verdicts_not_errors_and_survives_garbage(tmp_path: Path) -> None:

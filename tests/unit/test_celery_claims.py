@@ -104,3 +104,39 @@ def test_worker_argv() -> None:
         "--without-mingle",
         "--without-heartbeat",
     ]
+
+
+def test_the_coordinator_collects_only_what_stands_for_its_run(tmp_path: Path) -> None:
+    """Before publishing, a finished job of another run is reused only when the reuse rule
+    (``--rerun``, toolchain) accepts it; afterwards, what the workers computed or reused for this
+    run (linked to it) is collected."""
+    from conftest_report import World, make_db
+
+    from tracker.pipeline import record
+    from tracker.pipeline.celery_app import _collect
+    from tracker.results.models import RunJob
+    from tracker.vocab import Status
+
+    db = make_db(tmp_path)
+    with db.session() as s:
+        w = World(s)
+        old_run, run = w.run(), w.run()
+        job = w.job(old_run, w.psv("demo"), "6.1", status="fail", stage="apply", stages="apply")
+        job.toolchain = "tc-1"
+        keys = [job.key]
+
+        def rule(rerun: tuple[Status, ...], toolchain: str) -> bool:
+            return bool(
+                _collect(s, run.id, keys, lambda j: record.reusable(j, run.id, rerun, toolchain))
+            )
+
+        assert rule((), "tc-1")  # the same judgement stands: reused, no task
+        s.delete(s.get_one(RunJob, (run.id, job.id)))
+        s.flush()
+        assert not rule((Status.FAIL,), "tc-1")  # --rerun fail: published
+        assert not rule((), "tc-2")  # another toolchain: published
+        assert _collect(s, run.id, keys) == {}  # nobody has done it for this run yet
+        # a worker reused it for this run (its toolchain matched): collected as reused
+        s.add(RunJob(run_id=run.id, job_id=job.id, reused=True))
+        s.flush()
+        assert _collect(s, run.id, keys) == {job.key: (job, True)}

@@ -17,7 +17,15 @@ from tracker.pipeline import exchange, record
 from tracker.pipeline.plan import JobSpec
 from tracker.results import artifacts
 from tracker.results.db import Database
-from tracker.results.models import Job, KernelRelease, PatchResult, Run, RunJob, StageResult
+from tracker.results.models import (
+    Job,
+    JobAttempt,
+    KernelRelease,
+    PatchResult,
+    Run,
+    RunJob,
+    StageResult,
+)
 from tracker.vocab import Outcome, Stage, Status
 
 APPLY_DETAIL = {
@@ -280,3 +288,87 @@ def test_import_command_merges_files_into_one_run(
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "other"}')
     assert cli.main(["--db", target, "import", str(bad)]) == 2
+
+
+def test_causes_and_toolchain_travel_with_the_results(
+    tmp_path: Path, exported: tuple[Path, JobSpec, Path]
+) -> None:
+    path, spec, _ = exported
+    doc = json.loads(path.read_text())
+    (job,) = doc["jobs"]
+    assert job["cause"] == "verdict" and job["stage_results"][0]["cause"] == "verdict"
+    # a build stage whose failure the release has too, written by another machine
+    job["stages"] = ["apply", "configure", "build"]
+    job["key"] = _spec(stages=("apply", "configure", "build")).key
+    job["toolchain"] = "0123456789abcdef"
+    job["stage_results"] = [
+        {"stage": "apply", "status": "warn", "summary": "offset"},  # an older file: no cause
+        {"stage": "configure", "status": "pass", "cause": None, "summary": "configured"},
+        {"stage": "build", "status": "error", "cause": "upstream", "summary": "no verdict: x"},
+    ]
+    job["status"], job["furthest_stage"] = "fail", "apply"  # what an older exporter wrote
+    other = path.with_name("other.json")
+    other.write_text(json.dumps(doc))
+    db = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    with db.session() as s:
+        exchange.import_document(
+            s, exchange.read_file(other), source="f", artifacts_root=tmp_path / "r"
+        )
+    with db.session() as s:
+        row = s.scalars(select(Job)).one()
+        # the job's status is recomputed: the worst stage, its cause, the furthest stage
+        assert (row.status, row.cause, row.furthest_stage, row.toolchain) == (
+            "error",
+            "upstream",
+            "build",
+            "0123456789abcdef",
+        )
+        assert [(r.stage, r.cause) for r in row.stage_results] == [
+            ("apply", "verdict"),
+            ("configure", None),
+            ("build", "upstream"),
+        ]
+    bad = _mutate(other, lambda d: d["jobs"][0]["stage_results"][2].update(cause="gremlins"))
+    with db.session() as s, pytest.raises(UserError, match=r"stage_results\[2\]\.cause"):
+        exchange.import_document(s, exchange.read_file(bad), source="f", artifacts_root=tmp_path)
+
+
+def test_import_of_a_later_attempt_replaces_the_verdict_and_keeps_it_in_history(
+    tmp_path: Path, exported: tuple[Path, JobSpec, Path]
+) -> None:
+    path, spec, log = exported
+    db = _db(tmp_path, "c.db")
+    _record(db, spec, log, tmp_path / "rc", status=Status.WARN)
+    doc = json.loads(path.read_text())
+    doc["jobs"][0]["finished_at"] = "2099-01-01T00:00:00+00:00"  # judged again, later
+    later = path.with_name("later.json")
+    later.write_text(json.dumps(doc))
+    with db.session() as s:
+        rep = exchange.import_document(
+            s, exchange.read_file(later), source="f", artifacts_root=tmp_path / "rc"
+        )
+    assert rep.written == [spec.key]
+    with db.session() as s:
+        assert s.scalars(select(Job)).one().status == "fail"
+        (old,) = s.scalars(select(JobAttempt)).all()
+        assert (old.attempt, old.status, [st["stage"] for st in old.stages]) == (
+            1,
+            "warn",
+            ["apply"],
+        )
+
+
+def test_a_job_without_stage_rows_keeps_the_status_and_cause_of_the_file(
+    tmp_path: Path, exported: tuple[Path, JobSpec, Path]
+) -> None:
+    path, _, _ = exported
+    doc = json.loads(path.read_text())
+    doc["jobs"][0].update(status="error", cause="upstream", stage_results=[], patch_results=[])
+    bare = path.with_name("bare.json")
+    bare.write_text(json.dumps(doc))
+    db = Database(f"sqlite:///{tmp_path / 'b.db'}")
+    with db.session() as s:
+        exchange.import_document(s, exchange.read_file(bare), source="f", artifacts_root=tmp_path)
+    with db.session() as s:
+        job = s.scalars(select(Job)).one()
+        assert (job.status, job.cause, job.furthest_stage) == ("error", "upstream", "apply")

@@ -108,7 +108,8 @@ def test_matrix_and_regressions_from_recorded_jobs(tmp_path):
         data = load_report_data(s)
     assert [r.version for r in m.releases] == ["6.2", "6.1"]
     labels = {rel.version: c.label for _row, rel, _t, c in m.iter_cells()}
-    assert labels == {"6.1": "build:pass", "6.2": "apply:fail"}
+    # the worst stage (apply warn) with the furthest stage reached (build)
+    assert labels == {"6.1": "build:warn", "6.2": "apply:fail"}
     (reg,) = delta.new
     assert (reg.last_good_release, reg.first_bad_release, reg.stage) == ("6.1", "6.2", "apply")
     assert [p.klass for p in data.patches[bad.id]] == ["conflict"]

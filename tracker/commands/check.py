@@ -52,7 +52,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from tracker.patchsets.manifest import resolve
     from tracker.sources.tree import DirTree
     from tracker.versions import KernelVersion
-    from tracker.vocab import Status
+    from tracker.vocab import Cause, Status
 
     manifest, spec = resolve(ctx.settings.patchset_paths, args.patchset)
     kernel = args.kernel if args.tree else str(KernelVersion.parse(args.kernel))
@@ -90,6 +90,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         body = report.to_json()
         body.pop("schema", None)
         doc.update(body)
+        cause = Cause.default_for(report.status)  # the apply verdict alone: the set's own
+        doc["cause"] = cause.value if cause is not None else None
         if culprits:
             doc["culprits"] = [{k: v for k, v in c.items() if k != "line"} for c in culprits]
         print(json.dumps(doc, indent=2))

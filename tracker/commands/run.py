@@ -51,6 +51,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--fail-on-new", action="store_true", help="exit 1 when the run opens a new regression"
     )
     p.add_argument(
+        "--rerun",
+        metavar="STATUSES",
+        default="",
+        help="judge finished jobs with these statuses again, e.g. 'fail,error' or 'all' (a new "
+        "attempt; the old one stays in the history). By default a finished job is reused unless "
+        "it ended in error or the toolchain that judged it changed",
+    )
+    p.add_argument(
         "--no-bisect",
         action="store_true",
         help="do not bisect newly broken pairs (by default the culprit commit is searched "
@@ -78,15 +86,15 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from tracker.pipeline import executors, record
-    from tracker.pipeline.baseline import release_fails_alone
     from tracker.pipeline.plan import plan
-    from tracker.vocab import Stage, Status
+    from tracker.vocab import Stage
 
     signal.signal(signal.SIGTERM, executors.interrupt_once)
     signal.signal(signal.SIGINT, executors.interrupt_once)
     settings = ctx.settings
     db = ctx.db
     stages = Stage.parse_list(args.stages)
+    rerun = parse_rerun(args.rerun)
     with db.session() as s:
         jobs = plan(
             settings,
@@ -129,6 +137,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             def on_done(done: executors.JobDone) -> None:
                 results.append(done)
                 where = f"{done.stage}:{done.status}" if done.stage else done.status
+                if done.cause and done.cause != "verdict":
+                    where += f" ({done.cause})"
                 tag = " (reused)" if done.reused else ""
                 progress.update(task, advance=1, last=f"{done.label}: {where}{tag}")
                 if not done.reused:
@@ -137,14 +147,14 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
                     )
 
             if args.executor == "inline":
-                executors.run_inline(settings, db, jobs, run_id, on_done)
+                executors.run_inline(settings, db, jobs, run_id, on_done, rerun=rerun)
             elif args.executor == "local":
                 workers = args.jobs or executors.default_workers(settings)
-                executors.run_local(settings, db, jobs, run_id, on_done, workers)
+                executors.run_local(settings, db, jobs, run_id, on_done, workers, rerun=rerun)
             else:
                 from tracker.pipeline.celery_app import run_celery
 
-                run_celery(settings, db, jobs, run_id, on_done, ctx)
+                run_celery(settings, db, jobs, run_id, on_done, ctx, rerun=rerun)
     except KeyboardInterrupt:
         status = "interrupted"
         ctx.err.print(
@@ -182,26 +192,69 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         f"run {run_id}: {len(results)} job(s): {summary or 'none'}; {reused} reused", markup=False
     )
     ctx.console.print("see the matrix with: ktrack matrix", markup=False)
-    if args.fail_on_new and new:
-        return 1
-    upstream = sum(
-        1 for r in results if r.status == Status.ERROR.value and release_fails_alone(r.summary)
-    )
+    return exit_code(ctx, results, new_breakage=bool(args.fail_on_new and new))
+
+
+def parse_rerun(text: str) -> frozenset[Any]:
+    """``--rerun``: a comma-separated list of statuses, or ``all``."""
+    from tracker.errors import UserError
+    from tracker.vocab import Status
+
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    if "all" in names:
+        return frozenset(Status)
+    try:
+        return frozenset(Status(n) for n in names)
+    except ValueError:
+        known = ", ".join(s.value for s in Status)
+        raise UserError(
+            f"--rerun: unknown status in {text!r} (known: {known}, or all)",
+            hint="e.g. --rerun fail,error",
+        ) from None
+
+
+def exit_code(ctx: Context, results: list[Any], *, new_breakage: bool) -> int:
+    """The exit code of a run, read from each job's cause (never its summary's wording).
+
+    Every finding is printed; the code names the most actionable one, in this order:
+    1 a new breakage the caller asked to fail on (``--fail-on-new``): a verdict is never masked
+    by an unrelated error elsewhere; 2 a job whose input is invalid (``bad-input``: a broken
+    patch set or settings), named; 3 an infrastructure error (no verdict; the next run retries
+    it); else 0. An ``upstream`` job (the release fails without the patch set too) is reported
+    as having no verdict and does not change the code.
+    """
+    from tracker.safetext import printable
+    from tracker.vocab import Cause, Status
+
+    def of(cause: Cause) -> list[Any]:  # a status's cause; unrecorded: the one it implies
+        out = []
+        for r in results:
+            implied = Cause.default_for(Status(r.status))
+            if (r.cause or (implied.value if implied else None)) == cause.value:
+                out.append(r)
+        return out
+
+    upstream, bad, infra = of(Cause.UPSTREAM), of(Cause.BAD_INPUT), of(Cause.INFRASTRUCTURE)
     if upstream:
         ctx.err.print(
-            f"ktrack: {upstream} job(s) have no verdict: the release fails there without the "
+            f"ktrack: {len(upstream)} job(s) have no verdict: the release fails there without the "
             "patch set too (a compiler, config or QEMU the release does not work with)",
             markup=False,
         )
-    infra = counts.get(Status.ERROR.value, 0) - upstream
+    for r in bad:
+        line = printable(f"ktrack: bad input: {r.label}: {r.summary}")
+        ctx.err.print(line[:400], markup=False)
     if infra:
         ctx.err.print(
-            f"ktrack: {infra} job(s) ended in an infrastructure error "
+            f"ktrack: {len(infra)} job(s) ended in an infrastructure error "
             "(no verdict; they are retried by the next run)",
             markup=False,
         )
-        return 3
-    return 0
+    if new_breakage:
+        return 1
+    if bad:
+        return 2
+    return 3 if infra else 0
 
 
 def _regressions(ctx: Context, run_id: int) -> list[Any]:

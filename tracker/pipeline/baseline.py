@@ -36,12 +36,6 @@ _REFUSED = " without the patch set too: "
 CACHE_VERSION = 2  # 2: build controls keep their warnings
 
 
-def release_fails_alone(summary: str | None) -> bool:
-    """Whether a job's summary says the release fails without the patch set (no verdict, but
-    not an infrastructure failure either: the next run gives the same answer)."""
-    return summary is not None and summary.startswith("no verdict: ") and _REFUSED in summary
-
-
 @dataclass(frozen=True)
 class Control:
     """How the unpatched release did: the stage it stopped at (or reached) and its outcome."""

@@ -24,24 +24,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from celery import Celery, Task
 from celery.exceptions import MaxRetriesExceededError, Retry
 from kombu import Exchange, Queue
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from tracker.config import Settings
-from tracker.errors import InfraError
-from tracker.pipeline import claims
-from tracker.pipeline.executors import JobDone, execute_job
+from tracker.errors import InfraError, UserError
+from tracker.pipeline import claims, record
+from tracker.pipeline.executors import JobDone, execute_job, job_toolchain
 from tracker.pipeline.plan import JobSpec
 from tracker.pipeline.stages import closed_stages
 from tracker.results.db import Database
 from tracker.results.models import Job, RunJob
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 APPLY_QUEUE = "ktrack.apply"
 HEAVY_QUEUE = "ktrack.heavy"
@@ -117,9 +117,14 @@ def backoff(retries: int) -> float:
 
 
 def job_task(
-    task: Task, spec_json: dict[str, Any], run_id: int | None, previous: str | None = None
+    task: Task,
+    spec_json: dict[str, Any],
+    run_id: int | None,
+    previous: str | None = None,
+    rerun: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One job on a worker: claim it, run (or reuse) it, record it. Returns what happened."""
+    """One job on a worker: claim it, run (or reuse) it, record it. Returns what happened.
+    ``rerun`` names the statuses of finished jobs to judge again (``run --rerun``)."""
     app = task.app
     assert isinstance(app, KtrackCelery)
     settings, lease = app.ktrack_settings, app.ktrack_lease
@@ -133,32 +138,41 @@ def job_task(
                 return {"key": spec.key, "outcome": "done-before"}  # a duplicate of this run's task
             got = claims.acquire(s, spec.key, token, run_id=run_id, lease=lease, previous=previous)
     except InfraError as exc:
-        _retry(task, spec_json, run_id, token, exc)
+        _retry(task, spec_json, run_id, token, exc, rerun)
     if got is claims.Acquired.BUSY:
         return {"key": spec.key, "outcome": "busy"}
     try:
         with claims.Holder(db, spec.key, token, lease) as holder:
-            done = execute_job(settings, db, spec, run_id, fence=holder.fence)
+            done = execute_job(
+                settings, db, spec, run_id, fence=holder.fence, rerun=[Status(r) for r in rerun]
+            )
     except claims.ClaimLost:
         return {"key": spec.key, "outcome": "lost"}
     except InfraError as exc:
         _try_release(db, spec.key, token, claims.RELEASED, f"retrying: {exc}")
-        _retry(task, spec_json, run_id, token, exc)
+        _retry(task, spec_json, run_id, token, exc, rerun)
     except Exception as exc:  # bad input (release not in the catalog) or a bug: no retry helps
-        _try_release(db, spec.key, token, claims.FAILED, f"{type(exc).__name__}: {exc}")
+        cause = Cause.BAD_INPUT if isinstance(exc, UserError) else Cause.INFRASTRUCTURE
+        note = f"{type(exc).__name__}: {exc}"
+        _try_release(db, spec.key, token, claims.FAILED, note, cause)
         return {"key": spec.key, "outcome": "failed", "error": str(exc)}
     _try_release(db, spec.key, token, claims.RELEASED, "")
     return {"key": spec.key, "outcome": "done", "status": done.status, "reused": done.reused}
 
 
 def _retry(
-    task: Task, spec_json: dict[str, Any], run_id: int | None, token: str, exc: Exception
+    task: Task,
+    spec_json: dict[str, Any],
+    run_id: int | None,
+    token: str,
+    exc: Exception,
+    rerun: Sequence[str] = (),
 ) -> NoReturn:
     retries = task.request.retries or 0
     try:
         raise task.retry(
             args=(spec_json, run_id),
-            kwargs={"previous": token},
+            kwargs={"previous": token, "rerun": list(rerun)},
             countdown=backoff(retries),
             max_retries=MAX_TASK_RETRIES,
             exc=exc,
@@ -167,14 +181,19 @@ def _retry(
         raise
     except (MaxRetriesExceededError, InfraError):
         db = task.app.ktrack_db()
-        _try_release(db, JobSpec.from_json(spec_json).key, token, claims.FAILED, f"gave up: {exc}")
+        key = JobSpec.from_json(spec_json).key
+        _try_release(db, key, token, claims.FAILED, f"gave up: {exc}", Cause.INFRASTRUCTURE)
         raise
 
 
-def _try_release(db: Database, key: str, token: str, state: str, note: str) -> None:
+def _try_release(
+    db: Database, key: str, token: str, state: str, note: str, cause: Cause | None = None
+) -> None:
     try:
         with db.session() as s:
-            claims.release(s, key, token, state=state, note=note)
+            claims.release(
+                s, key, token, state=state, note=note, cause=cause.value if cause else None
+            )
     except InfraError:
         pass  # the lease runs out on its own
 
@@ -191,19 +210,32 @@ class _Track:
     publishes: int = 0
 
 
-def _collect(session: Any, run_id: int, keys: Sequence[str]) -> dict[str, tuple[Job, bool]]:
+def _collect(
+    session: Any,
+    run_id: int,
+    keys: Sequence[str],
+    reuse: Callable[[Job], bool] | None = None,
+) -> dict[str, tuple[Job, bool]]:
     """The jobs among ``keys`` this run has a result for, each linked to the run: those it
-    computed (any status), and those any other run finished with a verdict (reused)."""
+    computed (any status), those a worker reused for it (linked to the run), and, with
+    ``reuse``, those that rule accepts from other runs (before anything is published)."""
     out: dict[str, tuple[Job, bool]] = {}
     for i in range(0, len(keys), 500):
-        rows = session.scalars(
-            select(Job).where(
-                Job.key.in_(keys[i : i + 500]),
-                Job.finished.is_(True),
-                or_(Job.run_id == run_id, Job.status != Status.ERROR.value),
+        rows = list(
+            session.scalars(
+                select(Job).where(Job.key.in_(keys[i : i + 500]), Job.finished.is_(True))
+            )
+        )
+        linked = set(
+            session.scalars(
+                select(RunJob.job_id).where(
+                    RunJob.run_id == run_id, RunJob.job_id.in_([j.id for j in rows])
+                )
             )
         )
         for job in rows:
+            if not (job.run_id == run_id or job.id in linked or (reuse and reuse(job))):
+                continue
             reused = job.run_id != run_id
             link = session.get(RunJob, (run_id, job.id))
             if link is None:
@@ -244,6 +276,7 @@ def run_celery(
     poll: float = 0.5,
     grace: float = 15.0,
     max_publishes: int = 4,
+    rerun: Collection[Status] = (),
 ) -> None:
     """Publish ``jobs`` to the workers and return when every one is done or failed for good.
 
@@ -262,10 +295,16 @@ def run_celery(
     track: dict[str, _Track] = {}
     for spec in jobs:
         track.setdefault(spec.key, _Track(spec, queue_for(spec)))
+    toolchains = {key: job_toolchain(t.spec) for key, t in track.items()}
+
+    def reuse(job: Job) -> bool:  # the workers compare with their own toolchain again
+        return record.reusable(job, run_id, rerun, toolchains.get(job.key))
+
     with db.session() as s:
-        for key, (job, reused) in _collect(s, run_id, list(track)).items():
+        for key, (job, reused) in _collect(s, run_id, list(track), reuse).items():
             on_done(_done(track.pop(key).spec, job, reused))
-    if not _publish_all(app, list(track.values()), run_id):
+    rerun_names = [r.value for r in rerun]
+    if not _publish_all(app, list(track.values()), run_id, rerun_names):
         info("ktrack: the broker is not answering; publishing when it is back")
     db_away = False
     empty_since: float | None = None  # since when the queues were seen empty with idle jobs
@@ -299,9 +338,7 @@ def run_celery(
             c = held.get(key)
             if c is not None and c.state == claims.FAILED and c.run_id == run_id:
                 del track[key]
-                on_done(
-                    JobDone(key, t.spec.label, Status.ERROR.value, None, c.note or "failed", False)
-                )
+                on_done(_gave_up(t.spec, c.note or "failed", c.cause or Cause.INFRASTRUCTURE.value))
                 continue
             if c is not None and c.live(at):
                 t.last_live = mono
@@ -325,23 +362,22 @@ def run_celery(
             if t.publishes >= max_publishes:
                 del track[t.spec.key]
                 on_done(
-                    JobDone(
-                        t.spec.key,
-                        t.spec.label,
-                        Status.ERROR.value,
-                        None,
+                    _gave_up(
+                        t.spec,
                         f"no worker finished the job after {t.publishes} publishes",
-                        False,
+                        Cause.INFRASTRUCTURE.value,
                     )
                 )
                 continue
         again = [t for t in idle if t.spec.key in track]
         if any(t.published is not None for t in again):
             info(f"ktrack: publishing {len(again)} job(s) again (queues empty, nobody holds them)")
-        _publish_all(app, again, run_id)
+        _publish_all(app, again, run_id, rerun_names)
 
 
-def _publish_all(app: Celery, tracks: Sequence[_Track], run_id: int) -> bool:
+def _publish_all(
+    app: Celery, tracks: Sequence[_Track], run_id: int, rerun: Sequence[str] = ()
+) -> bool:
     """Publish each job; stop at the first broker error (the loop tries again later)."""
     try:
         with app.producer_or_acquire() as producer:
@@ -349,6 +385,7 @@ def _publish_all(app: Celery, tracks: Sequence[_Track], run_id: int) -> bool:
                 app.send_task(
                     TASK_NAME,
                     args=(t.spec.to_json(), run_id),
+                    kwargs={"rerun": list(rerun)},
                     queue=t.queue,
                     producer=producer,
                     retry=True,
@@ -360,8 +397,13 @@ def _publish_all(app: Celery, tracks: Sequence[_Track], run_id: int) -> bool:
     return True
 
 
+def _gave_up(spec: JobSpec, why: str, cause: str) -> JobDone:
+    """A job no worker could finish: ``error`` with no verdict, and whose fault it was."""
+    return JobDone(spec.key, spec.label, Status.ERROR.value, None, why, False, cause)
+
+
 def _done(spec: JobSpec, job: Job, reused: bool) -> JobDone:
-    return JobDone(spec.key, spec.label, job.status, job.furthest_stage, job.summary or "", reused)
+    return JobDone.of(spec, job, reused)
 
 
 __all__ = ["make_app", "run_celery", "job_task", "queue_for", "queue_depth"]

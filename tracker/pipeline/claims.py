@@ -51,6 +51,7 @@ class ClaimView:
     lease_until: datetime
     attempts: int
     note: str | None
+    cause: str | None = None  # vocab.Cause of a failed claim
 
     def live(self, at: datetime) -> bool:
         return self.state == RUNNING and _aware(self.lease_until) > at
@@ -137,13 +138,20 @@ def renew(session: Session, key: str, token: str, lease: float) -> bool:
 
 
 def release(
-    session: Session, key: str, token: str, *, state: str = RELEASED, note: str = ""
+    session: Session,
+    key: str,
+    token: str,
+    *,
+    state: str = RELEASED,
+    note: str = "",
+    cause: str | None = None,
 ) -> None:
-    """End our claim: ``released`` (done, or give it back) or ``failed`` (gave up for good)."""
+    """End our claim: ``released`` (done, or give it back) or ``failed`` (gave up for good; then
+    ``cause`` says whose fault: ``bad-input`` or ``infrastructure``)."""
     session.execute(
         update(JobClaim)
         .where(JobClaim.key == key, JobClaim.owner == token)
-        .values(state=state, note=note[:4000] or None, lease_until=now())
+        .values(state=state, note=note[:4000] or None, lease_until=now(), cause=cause)
     )
 
 
@@ -161,6 +169,7 @@ def claims(session: Session, keys: Iterable[str]) -> dict[str, ClaimView]:
                 _aware(row.lease_until),
                 row.attempts,
                 row.note,
+                row.cause,
             )
     return out
 

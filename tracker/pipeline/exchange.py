@@ -4,9 +4,13 @@ its own database, and a last job merges every file with ``ktrack import``.
 
 A file holds finished jobs with everything the database knows of them (patch set version, the
 release's catalog row, stage and patch results) and, unless told otherwise, the logs they point to
-(gzip, base64). Import writes each result once: a job already finished with a verdict in the
-target database is kept as it is; one that is missing, unfinished or ended in ``error`` (no
-verdict) is written from the file. A job's key is recomputed on import and must match.
+(gzip, base64). Each job and stage carries its ``cause`` (``vocab.Cause``; an older file without
+it gets the cause its status implies) and the job its toolchain fingerprint. Import writes each
+result once: a job already finished with a verdict in the target database is kept as it is,
+unless the file's result was finished later (judged again); one that is missing, unfinished or
+ended in ``error`` (no verdict) is written from the file, and the database's earlier result goes
+to the job's history (``job_attempt``). The job's status is recomputed from its stages (the
+worst). A job's key is recomputed on import and must match.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.errors import InfraError, UserError
@@ -149,6 +153,7 @@ def _job_json(job: Job) -> dict[str, Any]:
         "cause": job.cause,
         "furthest_stage": job.furthest_stage,
         "summary": job.summary,
+        "toolchain": job.toolchain,
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "attempts": job.attempts,
@@ -302,8 +307,9 @@ def _import_job(
         raise UserError(
             f"{source}: {where}.key: {item.key} does not match the job it describes ({spec.key})"
         )
+    stage_rows = [_stage_row(sr) for sr in item.stage_results]
     job = session.scalars(select(Job).where(Job.key == item.key)).first()
-    if job is not None and job.finished and job.status != Status.ERROR.value:
+    if job is not None and _keeps(job, item.finished_at):
         report.kept.append(item.key)
         _link(session, run_id, job.id, reused=True)
         return
@@ -320,20 +326,16 @@ def _import_job(
         session.add(job)
         session.flush()
     else:
-        session.execute(delete(StageResult).where(StageResult.job_id == job.id))
-        session.execute(delete(PatchResult).where(PatchResult.job_id == job.id))
-        session.expire(job)
+        record.archive_attempt(session, job)  # the database's result stays in the history
+    _set_verdict(job, item, stage_rows)
     job.run_id = run_id
-    job.status = item.status
-    job.cause = _cause(item.cause, item.status)
-    job.furthest_stage = item.furthest_stage
-    job.summary = item.summary
     job.finished = True
     job.started_at = item.started_at
     job.finished_at = item.finished_at
     job.attempts = item.attempts or 1
-    for sr in item.stage_results:
-        session.add(StageResult(job_id=job.id, **_stage_row(sr)))
+    job.toolchain = item.toolchain
+    for row in stage_rows:
+        session.add(StageResult(job_id=job.id, **row))
     for pr in item.patch_results or ():
         session.add(PatchResult(job_id=job.id, **_patch_row(pr)))
     _link(session, run_id, job.id, reused=False)
@@ -341,8 +343,36 @@ def _import_job(
     report.written.append(item.key)
 
 
+def _set_verdict(job: Job, item: JobDoc, rows: list[dict[str, Any]]) -> None:
+    """The job's status is the worst of its stages' (recomputed: an older exporter wrote the
+    last stage's); a file without stage rows keeps what it says."""
+    verdict = record.job_verdict((x["stage"], x["status"], x["cause"], x["summary"]) for x in rows)
+    if verdict.furthest is not None:
+        record.set_verdict(job, verdict)
+        return
+    job.status, job.cause = item.status, _cause(item.cause, item.status)
+    job.furthest_stage = item.furthest_stage
+    job.summary = item.summary
+
+
+def _keeps(job: Job, finished_at: datetime | None) -> bool:
+    """Whether the database's result for a key stands against the file's: a finished verdict
+    does, unless the file's result was finished later (a job judged again, ``run --rerun``)."""
+    if not job.finished or job.status == Status.ERROR.value:
+        return False
+    if finished_at is None or job.finished_at is None:
+        return True
+    stored, given = (
+        t if t.tzinfo else t.replace(tzinfo=UTC) for t in (job.finished_at, finished_at)
+    )
+    return stored >= given
+
+
 def _cause(given: str | None, status: str) -> str | None:
-    """The cause as exported, or the one the status implies (files from before causes)."""
+    """The cause as exported, or the one the status implies (files from before causes); pass
+    and skip have none."""
+    if Status(status) in (Status.PASS, Status.SKIP):
+        return None
     implied = Cause.default_for(Status(status))
     return given or (implied.value if implied is not None else None)
 

@@ -13,26 +13,27 @@ import queue
 import shutil
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from tracker.config import Settings
-from tracker.errors import InfraError, KtrackError
+from tracker.errors import InfraError, KtrackError, UserError
 from tracker.pipeline import record
 from tracker.pipeline.locks import file_lock, is_locked
 from tracker.pipeline.plan import JobSpec
-from tracker.pipeline.stages import JobState, run_stages
+from tracker.pipeline.stages import JobState, closed_stages, run_stages
 from tracker.results import artifacts
 from tracker.results.db import Database
-from tracker.vocab import Status
+from tracker.vocab import Cause, Outcome, Status
 
 
 @dataclass(frozen=True)
 class JobDone:
-    """What an executor reports back for one job."""
+    """What an executor reports back for one job: its status, the furthest stage it reached, and
+    the cause of its status (``vocab.Cause`` value; None for pass and skip)."""
 
     key: str
     label: str
@@ -40,6 +41,33 @@ class JobDone:
     stage: str | None
     summary: str
     reused: bool
+    cause: str | None = None
+
+    @classmethod
+    def of(cls, spec: JobSpec, job: record.Job, reused: bool) -> JobDone:
+        return cls(
+            spec.key,
+            spec.label,
+            job.status,
+            job.furthest_stage,
+            job.summary or "",
+            reused,
+            job.cause,
+        )
+
+
+def job_toolchain(spec: JobSpec) -> str | None:
+    """The fingerprint of the tools that judge ``spec``'s stages on its target. An apply-only job
+    depends on the stage logic's version alone: no tool is asked for its version."""
+    from tracker.build.target import Target
+    from tracker.build.toolchain import fingerprint
+
+    stages = closed_stages(spec.stages)
+    try:
+        target = Target.parse(spec.target, Path(spec.manifest).parent)
+    except UserError:
+        return None  # the stages say so, as bad input; nothing to compare
+    return fingerprint(target, stages)
 
 
 def work_root(settings: Settings) -> Path:
@@ -103,9 +131,14 @@ def execute_job(
     spec: JobSpec,
     run_id: int | None,
     fence: Fence | None = None,
+    *,
+    rerun: Collection[Status] = (),
 ) -> JobDone:
     """Run (or reuse) one job and record it. Never raises for a verdict; InfraError only when the
     database itself is unusable.
+
+    A finished job is reused unless ``rerun`` names its status or the toolchain that judged it
+    differs from this host's (see ``record.claim_job``).
 
     ``fence``, when given, is called first in every session that writes the job's results, inside
     the same transaction; it raises to abort the write (the Celery executor checks there that its
@@ -115,12 +148,12 @@ def execute_job(
         with db.session() as s:
             if fence is not None:
                 fence(s)
-            job, reused = record.claim_job(s, spec, run_id)
+            job, reused = record.claim_job(
+                s, spec, run_id, rerun=rerun, toolchain=job_toolchain(spec)
+            )
             job_id = job.id
             if reused:
-                return JobDone(
-                    spec.key, spec.label, job.status, job.furthest_stage, job.summary or "", True
-                )
+                return JobDone.of(spec, job, True)
         work = work_root(settings) / spec.key
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -141,7 +174,7 @@ def execute_job(
                 try:
                     log_hash, excerpt = _store_log(settings, outcome.log)
                 except InfraError as exc:
-                    outcome.status, outcome.summary = Status.ERROR, str(exc)
+                    _infra(outcome, exc)
                     log_hash, excerpt = None, None
                 for name, path in list(outcome.artifacts.items()):
                     if isinstance(path, Path) and path.is_file() and name in ARTIFACTS:
@@ -150,7 +183,7 @@ def execute_job(
                                 settings.artifacts, path
                             )
                         except InfraError as exc:
-                            outcome.status, outcome.summary = Status.ERROR, str(exc)
+                            _infra(outcome, exc)
                 with db.session() as s:
                     if fence is not None:
                         fence(s)
@@ -177,14 +210,7 @@ def execute_job(
                         fence(s)
                     job = s.get_one(record.Job, job_id)
                     record.finish_job(s, job, interrupted=interrupted)
-                    done = JobDone(
-                        spec.key,
-                        spec.label,
-                        job.status,
-                        job.furthest_stage,
-                        job.summary or "",
-                        False,
-                    )
+                    done = JobDone.of(spec, job, False)
             finally:
                 if previous_env is None:
                     os.environ.pop(WORK_ENV, None)
@@ -192,6 +218,12 @@ def execute_job(
                     os.environ[WORK_ENV] = previous_env
                 shutil.rmtree(work, ignore_errors=True)
     return done
+
+
+def _infra(outcome: Outcome, exc: InfraError) -> None:
+    """Our artifacts store failed while keeping a stage's files: no verdict."""
+    outcome.status, outcome.summary = Status.ERROR, f"infrastructure: {exc}"
+    outcome.cause = Cause.INFRASTRUCTURE
 
 
 # --- process pool -----------------------------------------------------------------------------
@@ -230,7 +262,11 @@ def _term_with_parent() -> None:
 
 
 def _worker_main(
-    settings: Settings, tasks: mp.Queue, results: mp.Queue, run_id: int | None
+    settings: Settings,
+    tasks: mp.Queue,
+    results: mp.Queue,
+    run_id: int | None,
+    rerun: Collection[Status] = (),
 ) -> None:
     signal.signal(signal.SIGINT, interrupt_once)
     signal.signal(signal.SIGTERM, interrupt_once)
@@ -244,7 +280,9 @@ def _worker_main(
             if spec is None:
                 break
             try:
-                results.put(("done", execute_job(settings, db, spec, run_id)))
+                results.put(("done", execute_job(settings, db, spec, run_id, rerun=rerun)))
+            except UserError as exc:  # bad input outside the stages (a release not in the catalog)
+                results.put(("user-error", f"{spec.label}: {exc}"))
             except KtrackError as exc:
                 results.put(("error", f"{spec.label}: {exc}"))
         db.dispose()
@@ -256,10 +294,16 @@ Callback = Callable[[JobDone], None]
 
 
 def run_inline(
-    settings: Settings, db: Database, jobs: Sequence[JobSpec], run_id: int | None, on_done: Callback
+    settings: Settings,
+    db: Database,
+    jobs: Sequence[JobSpec],
+    run_id: int | None,
+    on_done: Callback,
+    *,
+    rerun: Collection[Status] = (),
 ) -> None:
     for spec in jobs:
-        on_done(execute_job(settings, db, spec, run_id))
+        on_done(execute_job(settings, db, spec, run_id, rerun=rerun))
 
 
 def run_local(
@@ -269,11 +313,13 @@ def run_local(
     run_id: int | None,
     on_done: Callback,
     workers: int,
+    *,
+    rerun: Collection[Status] = (),
 ) -> None:
     """Run ``jobs`` on ``workers`` processes; ``on_done`` is called in this process as each ends."""
     workers = min(workers, len(jobs))
     if workers <= 1:
-        run_inline(settings, db, jobs, run_id, on_done)
+        run_inline(settings, db, jobs, run_id, on_done, rerun=rerun)
         return
     db.dispose()
     ctx = mp.get_context("fork")
@@ -284,7 +330,11 @@ def run_local(
     for _ in range(workers):
         tasks.put(None)
     procs = [
-        ctx.Process(target=_worker_main, args=(settings, tasks, results, run_id), daemon=False)
+        ctx.Process(
+            target=_worker_main,
+            args=(settings, tasks, results, run_id, tuple(rerun)),
+            daemon=False,
+        )
         for _ in range(workers)
     ]
     for p in procs:
@@ -301,6 +351,8 @@ def run_local(
             remaining -= 1
             if kind == "done":
                 on_done(payload)
+            elif kind == "user-error":
+                raise UserError(str(payload))
             else:
                 raise InfraError(str(payload))
     except BaseException:

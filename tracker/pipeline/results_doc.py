@@ -56,6 +56,12 @@ StatusName = Annotated[str, _one_of({s.value for s in Status}, "status")]
 CauseName = Annotated[str, _one_of({c.value for c in Cause}, "cause")]
 
 
+def _fingerprint(value: str) -> str:
+    if len(value) > 32 or not value.isalnum() or not value.isascii():
+        raise ValueError(f"{value[:80]!r} is not a toolchain fingerprint")
+    return value
+
+
 def _digest(value: str) -> str:
     if len(value) != 64 or value.strip("0123456789abcdef"):
         raise ValueError(f"{value[:80]!r} is not a sha256 hex digest")
@@ -119,6 +125,7 @@ class JobDoc(Table):
     started_at: When | None = None
     finished_at: When | None = None
     attempts: Positive | None = None
+    toolchain: Annotated[str, AfterValidator(_fingerprint)] | None = None  # toolchain.fingerprint
     stage_results: Annotated[tuple[StageDoc, ...], AS_TUPLE]
     patch_results: Annotated[tuple[PatchDoc, ...], AS_TUPLE] | None = None
 

@@ -7,7 +7,7 @@ rest are recorded as ``skip``. An InfraError inside a stage becomes ``error``, n
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,8 +189,16 @@ def closed_stages(names: tuple[str, ...]) -> tuple[Stage, ...]:
     return tuple(s for s in Stage if s.index <= furthest)
 
 
-def run_stages(state: JobState) -> Generator[tuple[Stage, Outcome], None, None]:
-    """Run the job's stages in order, yielding each outcome as soon as it is known."""
+def run_stages(
+    state: JobState, funcs: Mapping[Stage, Callable[[JobState], Outcome]] | None = None
+) -> Generator[tuple[Stage, Outcome], None, None]:
+    """Run the job's stages in order, yielding each outcome as soon as it is known.
+
+    This is the one stage loop: ``run`` and bisect's probes both use it, so the rules here (what
+    an exception means, the control run of a failure) hold for both. ``funcs`` replaces some
+    stage functions (bisect gives the apply verdict it already computed on the commit's tree).
+    """
+    chosen = {**STAGE_FUNCS, **(funcs or {})}
     proceed = True
     for stage in closed_stages(state.spec.stages):
         if not proceed:
@@ -198,7 +206,7 @@ def run_stages(state: JobState) -> Generator[tuple[Stage, Outcome], None, None]:
             continue
         state.current = stage
         try:
-            outcome = STAGE_FUNCS[stage](state)
+            outcome = chosen[stage](state)
         except InfraError as exc:
             outcome = Outcome(
                 Status.ERROR,

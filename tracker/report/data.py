@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from tracker.report.matrix import Matrix, build_matrix
 from tracker.results import queries
 from tracker.results.models import Patchset, PatchsetVersion
-from tracker.results.queries import CulpritRow, JobRow, PatchRow, RegressionRow, StageRow
+from tracker.results.queries import (
+    AttemptRow,
+    CulpritRow,
+    JobRow,
+    PatchRow,
+    RegressionRow,
+    StageRow,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class ReportData:
     regressions: list[RegressionRow]
     homepages: dict[str, str]  # patch set name -> homepage
     content_hashes: dict[tuple[str, str], str]  # (patch set, version) -> recorded content hash
+    attempts: dict[int, list[AttemptRow]] = field(default_factory=dict)  # earlier, newest first
 
     def culprits_for(self, job: JobRow) -> list[CulpritRow]:
         return self.culprits.get((job.psv_id, job.target, job.release), [])
@@ -62,4 +70,5 @@ def load_report_data(
         regressions=[r for r in queries.regressions(session) if r.psv_id in psvs],
         homepages=homepages,
         content_hashes=hashes,
+        attempts=queries.attempts(session, ids),
     )

@@ -121,7 +121,7 @@ class HtmlWriter:
                         parts.append(f'<td class="n s{s}"></td>')
                         continue
                     seen = True
-                    title = escape(_short(f"{r.version} {c.label}: {c.reason}"))
+                    title = escape(_short(f"{r.version} {c.label}{c.cause_note}: {c.reason}"))
                     abbr = ABBR.get(c.furthest_stage, "--") if c.furthest_stage else "--"
                     parts.append(
                         f'<td class="{CLS[c.status.value]} s{s}" title="{title}">'
@@ -198,6 +198,7 @@ class HtmlWriter:
             apply_patches=apply_patches,
             clean_patches=clean,
             culprits=self.data.culprits_for(job),
+            attempts=self.data.attempts.get(job.id, []),
         )
 
     @staticmethod

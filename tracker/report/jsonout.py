@@ -1,7 +1,7 @@
 """The JSON report: one document with a versioned schema (``ktrack.report/1``).
 
 It holds the matrix (``ktrack.matrix/1``), the regressions and the compatibility ranges, plus for
-every cell its stages with their status, summary and duration.
+every cell its stages with their status, cause, summary and duration.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ def report_json(data: ReportData) -> dict[str, Any]:
                 "target": target,
                 "status": cell.status.value,
                 "stage": cell.furthest_stage.value if cell.furthest_stage else None,
+                "cause": cell.cause.value if cell.cause else None,
                 "reason": cell.reason,
                 "stages": [
                     {
                         "stage": s.stage.value,
                         "status": s.status.value,
+                        "cause": s.cause.value if s.cause else None,
                         "summary": s.summary,
                         "duration": s.duration,
                     }

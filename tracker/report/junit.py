@@ -1,8 +1,10 @@
 """JUnit XML for CI systems: one test suite per (patch set version, target), one test case per
 job stage.
 
-``fail`` is a ``<failure>``, ``error`` (our infrastructure) an ``<error>``, a stage that did not
-run a ``<skipped>``; ``warn`` passes with its finding in ``<system-out>``. Written with the
+The stage's cause decides: a ``fail`` that is the patch set's (``verdict``) is a ``<failure>``;
+anything that judges nothing (``upstream``: the release fails without the patch set too,
+``infrastructure``, ``bad-input``) is an ``<error>`` whose ``type`` is the cause; a stage that did
+not run a ``<skipped>``; ``warn`` passes with its finding in ``<system-out>``. Written with the
 standard library's ElementTree (it escapes text and attributes); characters XML 1.0 cannot hold
 (control characters from build logs) are replaced.
 """
@@ -14,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tracker.report.data import ReportData
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 _XML_BAD = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 EXCERPT = 16384
@@ -57,13 +59,14 @@ def junit_tree(data: ReportData) -> ET.ElementTree:
                     tc, "skipped", message=xml_text(sr.summary if sr else "not run", 1024)
                 )
                 c["skipped"] += 1
-            elif sr.status is Status.FAIL:
+            elif sr.status is Status.FAIL and sr.cause in (None, Cause.VERDICT):
                 el = ET.SubElement(tc, "failure", message=xml_text(sr.summary, 1024), type=st.value)
                 el.text = xml_text(sr.log_excerpt or sr.summary)
                 c["failures"] += 1
-            elif sr.status is Status.ERROR:
+            elif sr.status in (Status.FAIL, Status.ERROR):
+                cause = sr.cause or Cause.INFRASTRUCTURE
                 el = ET.SubElement(
-                    tc, "error", message=xml_text(sr.summary, 1024), type="infrastructure"
+                    tc, "error", message=xml_text(sr.summary, 1024), type=cause.value
                 )
                 el.text = xml_text(sr.log_excerpt or sr.summary)
                 c["errors"] += 1

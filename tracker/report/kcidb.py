@@ -4,7 +4,9 @@ Mapping: a checkout is a (patch set version, release): the release's tree with t
 applied (``valid`` is the apply verdict, ``patchset_files`` the patches in series order,
 ``patchset_hash`` as KCIDB specifies). A build is a job that configured or built (its architecture
 and base config from the target). Tests are the job's boot (``boot``) and its smoke tests
-(``ktrack.<name>``). ``error`` maps to KCIDB ``ERROR`` (the harness failed, no verdict).
+(``ktrack.<name>``). ``error`` maps to KCIDB ``ERROR`` (the harness failed, no verdict), and so
+does any status whose cause is not the patch set's (``upstream``, ``infrastructure``,
+``bad-input``): only a verdict is ever ``FAIL``. The cause is in each object's ``misc``.
 
 ``patchset_hash`` is the sha256 of the concatenated, newline-terminated sha256 hex digests of
 each patch file in order (``sha256sum *.patch | cut -c-64 | sha256sum``). The digests come from
@@ -22,7 +24,7 @@ from urllib.parse import quote
 
 from tracker.report.data import ReportData
 from tracker.results.queries import JobRow, StageRow
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 ORIGIN = "ktrack"
 VERSION = {"major": 5, "minor": 3}
@@ -34,6 +36,22 @@ KCIDB_STATUS = {
     Status.ERROR: "ERROR",
     Status.SKIP: "SKIP",
 }
+
+
+def kcidb_status(status: Status, cause: Cause | None) -> str:
+    """The KCIDB status of a stage: a ``fail`` only when the patch set is judged."""
+    if status is Status.FAIL and cause not in (None, Cause.VERDICT):
+        return "ERROR"
+    return KCIDB_STATUS[status]
+
+
+def _judged(sr: StageRow) -> bool:
+    """Whether the stage's status judges the patch set (its cause is a verdict)."""
+    return sr.cause in (None, Cause.VERDICT)
+
+
+def _cause_misc(sr: StageRow) -> dict[str, str]:
+    return {"cause": sr.cause.value} if sr.cause is not None else {}
 
 
 def patchset_hash(digests: Sequence[str]) -> str:
@@ -190,7 +208,7 @@ def kcidb_report(
             co["patchset_hash"] = patchset_hash([str(d) for d in found])
         elif need_hash and known:
             co["patchset_hash"] = patchset_hash(list(known))
-        if apply is not None and apply.status is not Status.ERROR:
+        if apply is not None and apply.status is not Status.ERROR and _judged(apply):
             valid = apply.status in (Status.PASS, Status.WARN)
             co["valid"] = bool(co.get("valid", True)) and valid
             if not valid:
@@ -209,9 +227,14 @@ def kcidb_report(
             "checkout_id": checkout_id,
             "architecture": _path_part(job.arch).lower(),
             "config_name": job.config or "default",
-            "status": KCIDB_STATUS[decisive.status],
+            "status": kcidb_status(decisive.status, decisive.cause),
             "comment": decisive.summary or None,
-            "misc": {"job": job.key, "target": target, "stage": decisive.stage.value},
+            "misc": {
+                "job": job.key,
+                "target": target,
+                "stage": decisive.stage.value,
+                **_cause_misc(decisive),
+            },
         }
         _put(b, "start_time", _time(job, configure or build))
         durations = [s.duration for s in (configure, build) if s is not None and s.duration]
@@ -227,8 +250,9 @@ def kcidb_report(
                 "origin": ORIGIN,
                 "build_id": build_id,
                 "path": "boot",
-                "status": KCIDB_STATUS[boot.status],
+                "status": kcidb_status(boot.status, boot.cause),
                 "comment": boot.summary or None,
+                "misc": _cause_misc(boot) or None,
             }
             _put(t, "start_time", _time(job, boot))
             _put(t, "duration", boot.duration)
@@ -245,6 +269,8 @@ def kcidb_report(
                     st = Status(str(item.get("status", "")))
                 except ValueError:
                     st = smoke.status
+                if not _judged(smoke) and st is Status.FAIL:
+                    st = Status.ERROR  # the stage judges nothing: neither do its tests
                 path = f"ktrack.{_path_part(str(item.get('name', i)))}"
                 t = {
                     "id": f"{build_id}:{path}:{i}",
@@ -253,6 +279,7 @@ def kcidb_report(
                     "path": path,
                     "status": KCIDB_STATUS[st],
                     "comment": str(item.get("message") or "") or None,
+                    "misc": _cause_misc(smoke) or None,
                 }
                 _put(t, "start_time", _time(job, smoke))
                 tests.append({k: v for k, v in t.items() if v is not None})

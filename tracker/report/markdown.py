@@ -65,7 +65,7 @@ def matrix_markdown(matrix: Matrix, *, max_columns: int | None = None) -> str:
             cells = []
             for rel in rels:
                 c = matrix.cells.get((row.psv_id, rel.id, target))
-                cells.append(_cell_text(c.label, c.status) if c else "·")
+                cells.append(_cell_text(c.label + c.cause_note, c.status) if c else "·")
             if any(c != "·" for c in cells):
                 parts.append(f"| {escape(row.name)} | " + " | ".join(cells) + " |")
         if hidden:

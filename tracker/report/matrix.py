@@ -1,9 +1,14 @@
 """The compatibility matrix: patch set versions by releases, per target.
 
 Rows are patch set versions (by name, then version); columns are releases grouped by series, newest
-first. A cell is the latest finished job for its (patch set version, release, target): its furthest
-stage, that stage's status, and the reason in one line. ``error`` cells (our infrastructure failed)
-are kept apart from breaks: they carry no verdict.
+first. A cell is the latest finished job for its (patch set version, release, target): the job's
+status (the worst of its stages'), the furthest stage it reached, the cause of that status, and
+the reason in one line. Cells whose cause is not ``verdict`` (``upstream``, ``infrastructure``,
+``bad-input``) are kept apart from breaks: they judge nothing.
+
+``ktrack.matrix/1`` cells: ``patchset``, ``patchset_version``, ``release``, ``target``, ``status``
+(the job's worst), ``stage`` (the furthest reached), ``cause`` (``vocab.Cause`` value, null for pass
+and skip), ``reason`` (one line) and ``job`` (its key).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from tracker.results import queries
 from tracker.results.queries import JobRow, one_line, version_key
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 SCHEMA = "ktrack.matrix/1"
 
@@ -30,6 +35,7 @@ class Cell:
     job_key: str
     job_id: int
     finished_at: datetime | None = None
+    cause: Cause | None = None
 
     @property
     def label(self) -> str:
@@ -38,8 +44,17 @@ class Cell:
         return f"{stage}:{self.status.value}"
 
     @property
+    def gives_verdict(self) -> bool:
+        return self.cause is None or self.cause is Cause.VERDICT
+
+    @property
+    def cause_note(self) -> str:
+        """`` (upstream)`` after the label when the cause is not a verdict, else ``""``."""
+        return "" if self.gives_verdict or self.cause is None else f" ({self.cause.value})"
+
+    @property
     def is_break(self) -> bool:
-        return self.status is Status.FAIL
+        return self.status is Status.FAIL and self.gives_verdict
 
     @property
     def passes(self) -> bool:
@@ -49,6 +64,7 @@ class Cell:
         return {
             "status": self.status.value,
             "stage": self.furthest_stage.value if self.furthest_stage else None,
+            "cause": self.cause.value if self.cause is not None else None,
             "reason": self.reason,
             "job": self.job_key,
         }
@@ -162,6 +178,7 @@ def cell_of(job: JobRow) -> Cell:
         job_key=job.key,
         job_id=job.id,
         finished_at=job.finished_at,
+        cause=job.cause,
     )
 
 

@@ -73,7 +73,7 @@ def compute_ranges(matrix: Matrix) -> list[Range]:
             verdicts: dict[str, bool] = {}
             for rel in matrix.releases:
                 c = matrix.cells.get((row.psv_id, rel.id, target))
-                if c is None or c.status in (Status.ERROR, Status.SKIP):
+                if c is None or c.status in (Status.ERROR, Status.SKIP) or not c.gives_verdict:
                     continue  # no verdict
                 verdicts[rel.version] = c.passes
                 combined[rel.version] = combined.get(rel.version, True) and c.passes

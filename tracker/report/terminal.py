@@ -43,7 +43,7 @@ def render_matrix(matrix: Matrix, console: Console) -> None:
                     cells.append(Text("·", style="dim"))
                 else:
                     seen = True
-                    cells.append(Text(c.label, style=STYLES[c.status]))
+                    cells.append(Text(c.label + c.cause_note, style=STYLES[c.status]))
             if seen:
                 table.add_row(*cells)
         console.print(table)

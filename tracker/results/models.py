@@ -117,6 +117,9 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # tracker.build.toolchain.fingerprint of the tools that judged it: a job judged by other
+    # tools (or an older stage logic) is judged again, not reused
+    toolchain: Mapped[str | None] = mapped_column(String(32))
 
     patchset_version: Mapped[PatchsetVersion] = relationship()
     release: Mapped[KernelRelease] = relationship()
@@ -126,6 +129,31 @@ class Job(Base):
     patch_results: Mapped[list[PatchResult]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="PatchResult.position"
     )
+
+
+class JobAttempt(Base):
+    """An earlier attempt at a job, kept when the job is judged again (``run --rerun``, a new
+    toolchain, an error retried): what it said, stage by stage. The job row and its stage rows
+    always hold the newest attempt."""
+
+    __tablename__ = "job_attempt"
+    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str | None] = mapped_column(String(16))
+    furthest_stage: Mapped[str | None] = mapped_column(String(16))
+    summary: Mapped[str | None] = mapped_column(Text)
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
+    toolchain: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]
+    # [{stage, status, cause, summary, duration, log_hash}] in pipeline order
+    stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class RunJob(Base):
@@ -232,3 +260,4 @@ class JobClaim(Base):
     lease_until: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(String(16))  # vocab.Cause of a ``failed`` claim

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.results.models import (
     Culprit,
     Job,
+    JobAttempt,
     KernelRelease,
     PatchResult,
     Patchset,
@@ -30,7 +31,7 @@ from tracker.results.models import (
     StageResult,
 )
 from tracker.versions import KernelVersion
-from tracker.vocab import Stage, Status
+from tracker.vocab import Cause, Stage, Status
 
 _CHUNK = 500  # ids per IN (...) list: SQLite allows 999 parameters
 
@@ -46,6 +47,17 @@ def parse_status(text: str | None) -> Status:
 
 def parse_stage(text: str | None) -> Stage | None:
     return _STAGES.get(text or "")
+
+
+_CAUSES = {c.value: c for c in Cause}
+
+
+def parse_cause(text: str | None, status: Status) -> Cause | None:
+    """A stored cause as the enum; a row without one (or an unknown one) gets the cause its
+    status implies (``Cause.default_for``); pass and skip have none."""
+    if status in (Status.PASS, Status.SKIP):
+        return None
+    return _CAUSES.get(text or "") or Cause.default_for(status)
 
 
 def _decode(raw: Any) -> dict[str, Any]:
@@ -104,6 +116,12 @@ class JobRow:
     started_at: datetime | None
     finished_at: datetime | None
     attempts: int
+    cause: Cause | None = None  # the cause of the job's (worst) status
+
+    @property
+    def gives_verdict(self) -> bool:
+        """Whether the status judges the patch set (False: upstream, infrastructure, bad input)."""
+        return self.cause is None or self.cause is Cause.VERDICT
 
     @property
     def arch(self) -> str:
@@ -138,6 +156,7 @@ class StageRow:
     duration: float | None
     log_hash: str | None
     log_excerpt: str | None
+    cause: Cause | None = None
 
     @cached_property
     def detail(self) -> dict[str, Any]:
@@ -234,6 +253,7 @@ def job_select() -> Any:
             Job.started_at,
             Job.finished_at,
             Job.attempts,
+            Job.cause,
         )
         .join(PatchsetVersion, Job.patchset_version_id == PatchsetVersion.id)
         .join(Patchset, PatchsetVersion.patchset_id == Patchset.id)
@@ -261,6 +281,7 @@ def job_row(r: Any) -> JobRow:
         started_at=_utc(r[15]),
         finished_at=_utc(r[16]),
         attempts=r[17] or 0,
+        cause=parse_cause(r[18], parse_status(r[12])),
     )
 
 
@@ -329,27 +350,61 @@ def stage_results(session: Session, job_ids: Sequence[int]) -> dict[int, list[St
         StageResult.duration,
         StageResult.log_hash,
         StageResult.log_excerpt,
+        StageResult.cause,
     )
     for chunk in _chunks(job_ids):
         for r in session.execute(select(*cols).where(StageResult.job_id.in_(chunk))):
             stage = parse_stage(r[1])
             if stage is None:
                 continue
+            status = parse_status(r[2])
             out.setdefault(r[0], []).append(
                 StageRow(
                     job_id=r[0],
                     stage=stage,
-                    status=parse_status(r[2]),
+                    status=status,
                     summary=(r[3] or "").strip(),
                     raw_detail=r[4],
                     started_at=_utc(r[5]),
                     duration=r[6],
                     log_hash=r[7],
                     log_excerpt=r[8],
+                    cause=parse_cause(r[9], status),
                 )
             )
     for rows in out.values():
         rows.sort(key=lambda s: s.stage.index)
+    return out
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """An earlier attempt of a job (the job row holds the newest): what it said and when."""
+
+    job_id: int
+    attempt: int
+    run_id: int | None
+    status: Status
+    cause: Cause | None
+    furthest_stage: Stage | None
+    summary: str
+    toolchain: str | None
+    finished_at: datetime | None
+
+
+def attempts(session: Session, job_ids: Sequence[int]) -> dict[int, list[AttemptRow]]:
+    """Earlier attempts per job, newest first."""
+    out: dict[int, list[AttemptRow]] = {}
+    for chunk in _chunks(job_ids):
+        for a in session.scalars(select(JobAttempt).where(JobAttempt.job_id.in_(chunk))):
+            status = parse_status(a.status)
+            out.setdefault(a.job_id, []).append(
+                AttemptRow(a.job_id, a.attempt, a.run_id, status, parse_cause(a.cause, status),
+                           parse_stage(a.furthest_stage), (a.summary or "").strip(), a.toolchain,
+                           _utc(a.finished_at))
+            )  # fmt: skip
+    for rows in out.values():
+        rows.sort(key=lambda a: a.attempt, reverse=True)
     return out
 
 

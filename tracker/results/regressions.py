@@ -46,8 +46,11 @@ def verdict(job: JobRow, retried: Container[int] = ()) -> bool | None:
     """True when the job passes, False when it is broken, None when it gives no verdict.
 
     A boot or test failure counts once retried: the job ran twice, or its stage says it booted
-    twice (``retried`` holds those job ids, see :func:`retried_jobs`).
+    twice (``retried`` holds those job ids, see :func:`retried_jobs`). A status whose cause is
+    not a verdict (upstream, infrastructure, bad input) judges nothing.
     """
+    if not job.gives_verdict:
+        return None
     if job.status in (Status.PASS, Status.WARN):
         return True
     if job.status is Status.FAIL:
