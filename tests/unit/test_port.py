@@ -1,0 +1,233 @@
+"""``ktrack port`` on synthetic releases: each step (engine, merge, rename, human), dropped
+patches, the output folder and the rerun that keeps the maintainer's fixes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from port_history import (
+    Setup,
+    after,
+    base_files,
+    c_file,
+    diff,
+    edit,
+    git_store,
+    patchset,
+    tarball_store,
+)
+
+from tracker.apply.check import check_series
+from tracker.cli import main
+from tracker.patchsets.formats import load_series
+from tracker.patchsets.manifest import load_manifest
+from tracker.sources.store import ReleaseStore
+
+CTX = "kernel/ctx.c"
+PROC = "fs/proc/base.c"
+
+
+def _patch_ctx(fn: str = "ctx_fn_5") -> str:
+    """Adds a check after ``fn``'s second line."""
+    base = base_files()[CTX]
+    return diff(CTX, base, after(base, f"\tint {fn}_a = {len(fn)};\n", ["\tvx_check(p);\n"]))
+
+
+def _run(
+    setup: Setup, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, dict[str, Any]]:
+    rc = main(setup.argv("--json", *extra))
+    out = capsys.readouterr().out
+    return rc, json.loads(out) if out.strip() else {}
+
+
+def _hunks(doc: dict[str, Any], patch: int = 0) -> list[dict[str, Any]]:
+    return [h for f in doc["patches"][patch]["files"] for h in f["hunks"]]
+
+
+def _target(**changes: list[str]) -> dict[str, list[str]]:
+    files = base_files()
+    files.update(changes)
+    return files
+
+
+def test_offset_beyond_the_fuzz_window_is_applied_and_refreshed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """40 new lines above the hunk: the engine places it (offset 40); the refreshed patch
+    carries the new line numbers and applies to the target at offset 0."""
+    setup = patchset(
+        tmp_path, {"0001-ctx.patch": _patch_ctx()}, header="From: a@b\nSubject: ctx\n\n"
+    )
+    moved = c_file(CTX, [f"new_fn_{i}" for i in range(5)] + [f"ctx_fn_{i}" for i in range(8)])
+    store = tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: moved})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and doc["status"] == "ported" and doc["history"] is False
+    assert _hunks(doc) == [{"index": 1, "action": "offset", "offset": 40, "fuzz": 0, "line": 84}]
+    text = (setup.out / "0001-ctx.patch").read_text()
+    assert text.startswith("From: a@b\nSubject: ctx\n\n--- a/kernel/ctx.c\n+++ b/kernel/ctx.c\n")
+    assert "@@ -84,6 +84,7 @@" in text
+    spec = load_manifest(setup.out / "patchset.toml").version("0.1+port1")
+    assert (spec.base, spec.format, spec.fuzz) == ("6.2", "quilt", 0)
+    assert spec.kconfig is not None and spec.kconfig.read_text() == "CONFIG_DEMO=y\n"
+    with store.tree("6.2") as tree:
+        report = check_series(load_series(spec), tree)
+    assert [p.klass.value for p in report.patches] == ["clean"]
+
+
+def test_upstream_edit_next_to_the_hunk_is_merged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Upstream rewrote a context line of the hunk (one line between): fuzz 0 refuses it, the
+    three-way merge takes it, and the result holds both changes."""
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx()})
+    base = base_files()[CTX]
+    ours = edit(base, '\tpr_info("ctx_fn_5\\n");\n', ['\tpr_debug("ctx_fn_5\\n");\n'])
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and doc["status"] == "merged"
+    assert _hunks(doc) == [{"index": 1, "action": "merged"}]
+    text = (setup.out / "0001-ctx.patch").read_text()
+    assert "+\tvx_check(p);\n" in text and ' \tpr_debug("ctx_fn_5\\n");\n' in text
+    assert not (setup.out / "conflicts" / "0001-ctx.patch.txt").exists()
+
+
+def test_renamed_file_is_followed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Upstream moved kernel/ctx.c to kernel/vx/ctx.c (and edited it): the port follows it."""
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx()})
+    files = base_files()
+    ours = edit(files.pop(CTX), "/* kernel/ctx.c */\n", ["/* moved */\n"])
+    files["kernel/vx/ctx.c"] = ours
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": files})
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and doc["status"] == "ported"
+    (f,) = doc["patches"][0]["files"]
+    assert (f["path"], f["followed_from"]) == ("kernel/vx/ctx.c", CTX)
+    assert f["hunks"][0]["action"] == "clean"
+    text = (setup.out / "0001-ctx.patch").read_text()
+    assert "--- a/kernel/vx/ctx.c\n+++ b/kernel/vx/ctx.c\n" in text
+
+
+def test_function_moved_to_another_file_needs_a_human_naming_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx()})
+    fns = [f"ctx_fn_{i}" for i in range(8)]
+    rest = c_file(CTX, [f for f in fns if f != "ctx_fn_5"])
+    moved_to = c_file("kernel/ctx_five.c", ["ctx_fn_5"])
+    tarball_store(
+        setup.home,
+        {"6.1": base_files(), "6.2": _target(**{CTX: rest, "kernel/ctx_five.c": moved_to})},
+    )
+    rc, doc = _run(setup, capsys)
+    assert rc == 1 and doc["status"] == "needs-human"
+    (h,) = _hunks(doc)
+    assert h["action"] == "needs-human"
+    assert h["conflict"]["moved_to"] == ["kernel/ctx_five.c"]
+    assert "+\tvx_check(p);" not in h["conflict"]["diff3"]  # diff3 shows sides, not a diff
+    assert "\tvx_check(p);\n" in h["conflict"]["diff3"]
+    assert h["conflict"]["upstream"]["kind"] == "release-diff"
+    assert "-int ctx_fn_5(struct task_struct *p)\n" in h["conflict"]["upstream"]["diff"]
+    conflicts = (setup.out / "conflicts" / "0001-ctx.patch.txt").read_text()
+    assert "its lines are now in: kernel/ctx_five.c" in conflicts
+
+
+def test_patch_already_upstream_is_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = base_files()[CTX]
+    taken = after(base, "\tint ctx_fn_5_a = 8;\n", ["\tvx_check(p);\n"])
+    proc_patch = diff(
+        PROC,
+        base_files()[PROC],
+        edit(base_files()[PROC], "\tint proc_fn_1_b = p->pid;\n", ["\tint proc_fn_1_b = 1;\n"]),
+    )
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx(), "0002-proc.patch": proc_patch})
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: taken})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 0
+    assert [(p["name"], p["status"]) for p in doc["patches"]] == [
+        ("0001-ctx.patch", "dropped"),
+        ("0002-proc.patch", "ported"),
+    ]
+    assert doc["patches"][0]["note"] == "already in the target: upstream took it"
+    assert (setup.out / "series").read_text() == "0002-proc.patch\n"
+    assert not (setup.out / "0001-ctx.patch").exists()
+
+
+def _conflicting(tmp_path: Path) -> tuple[Setup, list[str]]:
+    """The patch rewrites a line upstream rewrote differently."""
+    base = base_files()[CTX]
+    line = "\tint ctx_fn_5_b = p->pid;\n"
+    patch = diff(CTX, base, edit(base, line, ["\tint ctx_fn_5_b = vx_pid(p);\n"]))
+    setup = patchset(tmp_path, {"0001-ctx.patch": patch})
+    return setup, edit(base, line, ["\tint ctx_fn_5_b = task_pid_nr(p);\n"])
+
+
+def test_true_conflict_needs_a_human_with_diff3_and_the_release_diff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup, ours = _conflicting(tmp_path)
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 1
+    (h,) = _hunks(doc)
+    c = h["conflict"]
+    assert c["diff3"] == (
+        "<<<<<<< target 6.2:kernel/ctx.c\n\tint ctx_fn_5_b = task_pid_nr(p);\n"
+        "||||||| base 6.1:kernel/ctx.c\n\tint ctx_fn_5_b = p->pid;\n"
+        "=======\n\tint ctx_fn_5_b = vx_pid(p);\n"
+        ">>>>>>> 0001-ctx.patch\n"
+    )
+    assert (
+        "-\tint ctx_fn_5_b = p->pid;\n+\tint ctx_fn_5_b = task_pid_nr(p);\n"
+        in c["upstream"]["diff"]
+    )
+    assert "moved_to" not in c
+    # the patch stays in the series without its conflicting hunk: nothing left to write
+    assert (setup.out / "series").read_text() == "0001-ctx.patch\n"
+    assert "task_pid_nr" in (setup.out / "conflicts" / "0001-ctx.patch.txt").read_text()
+
+
+def test_true_conflict_names_the_upstream_commit_when_the_store_has_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup, ours = _conflicting(tmp_path)
+    unrelated = _target(**{PROC: [*base_files()[PROC], "/* tail */\n"]})
+    git_store(
+        setup.home,
+        base_files(),
+        [("proc: a tail", unrelated), ("ctx: use task_pid_nr()", {**unrelated, CTX: ours})],
+        "6.2",
+    )
+    rc, doc = _run(setup, capsys)
+    assert rc == 1 and doc["history"] is True
+    (h,) = _hunks(doc)
+    commits = h["conflict"]["upstream"]["commits"]
+    assert [c["subject"] for c in commits] == ["ctx: use task_pid_nr()"]
+    store = ReleaseStore(setup.home / "store.git")
+    assert store.resolve(commits[0]["commit"]) == store.resolve("v6.2")
+
+
+def test_rerun_keeps_the_maintainers_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup, ours = _conflicting(tmp_path)
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    assert _run(setup, capsys)[0] == 1
+    fixed = diff(
+        CTX,
+        ours,
+        edit(ours, "\tint ctx_fn_5_b = task_pid_nr(p);\n", ["\tint ctx_fn_5_b = vx_pid(p);\n"]),
+    )
+    mine = setup.out / "0001-ctx.patch"
+    mine.write_text("my fix\n\n" + fixed)
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and doc["patches"][0]["status"] == "kept"
+    assert mine.read_text() == "my fix\n\n" + fixed
+    assert not (setup.out / "conflicts" / "0001-ctx.patch.txt").exists()
+    # a third run still knows the file is the maintainer's
+    assert _run(setup, capsys)[0] == 0 and mine.read_text() == "my fix\n\n" + fixed
