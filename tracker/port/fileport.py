@@ -73,13 +73,16 @@ class Releases:
 
 @dataclass
 class FileInputs:
-    """The three versions of one file the merge needs (``ours`` None: the target lacks it)."""
+    """The three versions of one file the merge needs (``ours`` None: the target lacks it) and
+    the file as the two releases have it (without any patch: what upstream changed)."""
 
     base_path: str
     target_path: str
     base: bytes | None
     ours: bytes | None
     followed_from: str | None = None
+    release_base: bytes | None = None
+    release_target: bytes | None = None
 
 
 @dataclass
@@ -169,10 +172,9 @@ def _merge(fp: FilePatch, inputs: FileInputs, rel: Releases, patch: str) -> Port
     else:
         output = together.output
     hunks = []
-    base_lines, ours_lines = split_lines(base), split_lines(ours)
     for h in fp.hunks:
         if h.index in conflicts:
-            conflict = _conflict(h, conflicts[h.index], labels, base_lines, ours_lines, inputs, rel)
+            conflict = _conflict(h, conflicts[h.index], labels, inputs, rel)
             hunks.append(HunkPort(h.index, HunkAction.NEEDS_HUMAN, conflict=conflict))
         elif h.index in placed:
             hunks.append(_engine_hunk(placed[h.index]))
@@ -202,13 +204,14 @@ def _conflict(
     h: Hunk,
     merged: merging.MergeResult,
     labels: tuple[str, str, str],
-    base_lines: list[bytes],
-    ours_lines: list[bytes],
     inputs: FileInputs,
     rel: Releases,
 ) -> Conflict:
     diff3 = "".join(r.text(labels) for r in merged.regions)
     first = merged.regions[0] if merged.regions else None
+    # upstream's change is between the releases themselves, without the earlier patches
+    base_lines = split_lines(inputs.release_base or b"")
+    ours_lines = split_lines(inputs.release_target or b"")
     on_base = patch_lines(base_lines, [h], max_fuzz=BASE_FUZZ, detect_reverse=False)
     base_at = on_base.hunks[0].line or h.first
     base_region = (base_at, base_at + max(len(h.old_lines()), 1) - 1)
@@ -258,7 +261,7 @@ def _unportable(fp: FilePatch, inputs: FileInputs, note: str) -> Ported:
 
 def _gone(fp: FilePatch, inputs: FileInputs, rel: Releases) -> Ported:
     """The target has no such file and git saw no rename: upstream removed or split it."""
-    base_lines = split_lines(inputs.base or b"")
+    base_lines = split_lines(inputs.release_base or b"")
     hunks = []
     for h in fp.hunks:
         where = rename.places(rel.git_dir, rel.target_commit, h.old_lines(), exclude="")

@@ -76,14 +76,20 @@ def _inputs(
 ) -> tuple[FilePatch, FileInputs]:
     base_path = _base_name(fp, base)
     base_data = b"" if fp.op is FileOp.CREATE or fp.old_side_empty else base.read(base_path, {})
+    release_base = base.tree.read(base_path)
     if fr.klass is HunkClass.MISSING_FILE:
         new = rel.renamed(base_path)
         ours = target.read(new, pending) if new is not None else None
         if new is not None and ours is not None:
-            return follow(fp, new), FileInputs(base_path, new, base_data, ours, base_path)
-        return fp, FileInputs(base_path, base_path, base_data, None)
-    path = fr.path
-    return fp, FileInputs(base_path, path, base_data, target.read(path, pending))
+            inputs = FileInputs(base_path, new, base_data, ours, base_path)
+            fp = follow(fp, new)
+        else:
+            inputs = FileInputs(base_path, base_path, base_data, None)
+    else:
+        inputs = FileInputs(base_path, fr.path, base_data, target.read(fr.path, pending))
+    inputs.release_base = release_base
+    inputs.release_target = target.tree.read(inputs.target_path)
+    return fp, inputs
 
 
 def _port_files(
