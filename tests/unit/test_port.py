@@ -231,3 +231,49 @@ def test_rerun_keeps_the_maintainers_fix(
     assert not (setup.out / "conflicts" / "0001-ctx.patch.txt").exists()
     # a third run still knows the file is the maintainer's
     assert _run(setup, capsys)[0] == 0 and mine.read_text() == "my fix\n\n" + fixed
+
+
+def test_insertions_at_one_place_merge_upstream_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both sides add an include after the same line: git calls it a conflict; the port puts
+    upstream's line first, then the patch's, and says so (``resolution: union``)."""
+    base = base_files()[CTX]
+    anchor = "#include <linux/kernel.h>\n"
+    setup = patchset(
+        tmp_path,
+        {"0001-inc.patch": diff(CTX, base, after(base, anchor, ["#include <linux/vx.h>\n"]))},
+    )
+    ours = after(base, anchor, ["#include <linux/ksm.h>\n", "#include <linux/lsm.h>\n"])
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and doc["status"] == "merged"
+    assert _hunks(doc) == [{"index": 1, "action": "merged", "resolution": "union"}]
+    text = (setup.out / "0001-inc.patch").read_text()
+    assert " #include <linux/ksm.h>\n #include <linux/lsm.h>\n+#include <linux/vx.h>\n" in text
+
+
+def test_an_inserted_number_that_upstream_took_needs_a_human(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The patch adds PR_SET_VX 3 where upstream added PR_SET_NEW 3: a union would compile
+    into a duplicate case or a broken ABI, so the hunk waits for a human, who is told why."""
+    head = "include/uapi/linux/prctl.h"
+    base = [
+        "#ifndef _PRCTL_H\n",
+        "#define _PRCTL_H\n",
+        "#define PR_SET_A 1\n",
+        "#define PR_SET_B 2\n",
+        "\n",
+        "#endif\n",
+    ]
+    setup = patchset(
+        tmp_path, {"0001-pr.patch": diff(head, base, after(base, "\n", ["#define PR_SET_VX 3\n"]))}
+    )
+    ours = after(base, "\n", ["#define PR_SET_NEW 3\n"])
+    tarball_store(setup.home, {"6.1": {**base_files(), head: base}, "6.2": _target(**{head: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 1
+    (h,) = _hunks(doc)
+    assert h["action"] == "needs-human"
+    assert h["conflict"]["note"] == "PR_SET_VX = 3 is taken by PR_SET_NEW in the target"

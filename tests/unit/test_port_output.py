@@ -182,3 +182,24 @@ def test_a_missing_git_is_an_infrastructure_error(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(InfraError, match="required tool not found: git"):
         merging.merge(b"a\n", b"b\n", b"c\n", ("o", "b", "t"))
+
+
+def test_union_resolves_only_insertions_without_a_number_clash() -> None:
+    out = (
+        b"a\n<<<<<<< t\nup\n||||||| b\n=======\nmine\n>>>>>>> p\n"
+        b"c\n<<<<<<< t\nx2\n||||||| b\nx\n=======\nx3\n>>>>>>> p\n"
+        b"<<<<<<< t\n#define PR_N 7\n||||||| b\n=======\n#define PR_M 7\n>>>>>>> p\nz\n"
+    )
+    result, resolved = merging.union_insertions(
+        merging.MergeResult(out, merging.parse_regions(out)), b"#define PR_N 7\n"
+    )
+    assert resolved == 1
+    assert result.output.startswith(b"a\nup\nmine\nc\n<<<<<<< t\nx2\n")
+    assert result.regions == (
+        merging.Region((b"x2\n",), (b"x\n",), (b"x3\n",)),
+        merging.Region((b"#define PR_N 7\n",), (), (b"#define PR_M 7\n",)),
+    )
+    assert merging.number_clash((b"#define PR_M 0x7\n",), b"#define PR_N 7\n") == (
+        "PR_M = 7 is taken by PR_N in the target"
+    )
+    assert merging.number_clash((b"#define XY_M 7\n",), b"#define PR_N 7\n") == ""

@@ -148,21 +148,23 @@ def _merge(fp: FilePatch, inputs: FileInputs, rel: Releases, patch: str) -> Port
     if on_ours.reversed:
         placed = _already_there(fp.hunks, ours, rel.fuzz)
     conflicts: dict[int, merging.MergeResult] = {}
+    unions: set[int] = set()
     for h in fp.hunks:
         if h.index in placed:
             continue
         theirs = _apply(base, [h], BASE_FUZZ)
         assert theirs is not None  # the whole patch applies to base, so does each hunk
         alone = merging.merge(ours, base, theirs, labels)
-        if not alone.clean:
+        resolved, unioned = merging.union_insertions(alone, ours)
+        if not resolved.clean:
             conflicts[h.index] = alone
+        elif unioned:
+            unions.add(h.index)
     good = [h for h in fp.hunks if h.index not in conflicts]
     theirs_all = _apply(base, good, BASE_FUZZ)
-    together = (
-        merging.merge(ours, base, theirs_all, labels)
-        if theirs_all is not None
-        else merging.MergeResult(b"", ())
-    )
+    together = merging.MergeResult(b"", ())
+    if theirs_all is not None:
+        together, _ = merging.union_insertions(merging.merge(ours, base, theirs_all, labels), ours)
     if theirs_all is None or not together.clean:
         # the hunks merge one by one but not together: every hunk the engine refused is a human's
         for h in fp.hunks:
@@ -179,7 +181,7 @@ def _merge(fp: FilePatch, inputs: FileInputs, rel: Releases, patch: str) -> Port
         elif h.index in placed:
             hunks.append(_engine_hunk(placed[h.index]))
         else:
-            hunks.append(HunkPort(h.index, HunkAction.MERGED))
+            hunks.append(HunkPort(h.index, HunkAction.MERGED, union=h.index in unions))
     report = FilePort(inputs.target_path, tuple(hunks), inputs.followed_from)
     return Ported(report, output if output != ours else None)
 
@@ -228,7 +230,9 @@ def _conflict(
         )
     else:
         cause = upstream.release_diff(base_lines, ours_lines, base_region, inputs.target_path)
-    return Conflict(diff3, cause, _moved_to(h, inputs, rel))
+    clashes = [merging.number_clash(r.theirs, inputs.ours or b"") for r in merged.regions]
+    note = next((c for c in clashes if c), "")
+    return Conflict(diff3, cause, _moved_to(h, inputs, rel), note)
 
 
 def _moved_to(h: Hunk, inputs: FileInputs, rel: Releases) -> tuple[str, ...]:

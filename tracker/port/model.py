@@ -80,17 +80,24 @@ class Conflict:
     diff3: str
     upstream: Upstream
     moved_to: tuple[str, ...] = ()  # target files that now hold the hunk's lines
+    note: str = ""  # why an apparently mergeable hunk was not merged (a number clash)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"diff3": self.diff3, "upstream": self.upstream.to_json()}
         if self.moved_to:
             out["moved_to"] = list(self.moved_to)
+        if self.note:
+            out["note"] = self.note
         return out
 
 
 @dataclass(frozen=True)
 class HunkPort:
-    """One hunk: how it was ported, where it landed (``line``, for engine actions)."""
+    """One hunk: how it was ported, where it landed (``line``, for engine actions).
+
+    ``union``: a merged hunk whose lines and upstream's were both inserted at the same place;
+    the proposal puts upstream's first (the one merge rule beyond git's own: review it).
+    """
 
     index: int
     action: HunkAction
@@ -98,11 +105,14 @@ class HunkPort:
     fuzz: int = 0
     line: int | None = None
     conflict: Conflict | None = None
+    union: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "action": self.action.value}
         if self.action in (HunkAction.CLEAN, HunkAction.OFFSET, HunkAction.FUZZ):
             out.update(offset=self.offset, fuzz=self.fuzz, line=self.line)
+        if self.union:
+            out["resolution"] = "union"
         if self.conflict is not None:
             out["conflict"] = self.conflict.to_json()
         return out
