@@ -203,3 +203,19 @@ def test_union_resolves_only_insertions_without_a_number_clash() -> None:
         "PR_M = 7 is taken by PR_N in the target"
     )
     assert merging.number_clash((b"#define XY_M 7\n",), b"#define PR_N 7\n") == ""
+
+
+def test_a_path_with_a_line_break_never_reaches_a_marker_or_a_header(tmp_path: Path) -> None:
+    from tracker.errors import UserError
+    from tracker.port.fileport import Releases
+    from tracker.port.output import refreshed
+    from tracker.port.series import PortedPatch
+
+    rel = Releases(tmp_path, "6.1", "6.2", "b", "t", history=False, fuzz=0)
+    labels = rel.labels("a\n>>>>>>> x.c", "a.c", "p\n=======")
+    assert all("\n" not in label for label in labels)
+    pp = PortedPatch(PatchPort("p", PortStatus.PORTED), None)  # type: ignore[arg-type]
+    pp.before["x\n+++ b/evil"] = b"a\n"
+    pp.after["x\n+++ b/evil"] = b"b\n"
+    with pytest.raises(UserError, match="diff -u names a file on one line"):
+        refreshed(pp, b"")

@@ -23,6 +23,7 @@ from tracker.patchsets.diff import FileOp, FilePatch, Hunk
 from tracker.port import merge as merging
 from tracker.port import rename, upstream
 from tracker.port.model import Conflict, FilePort, HunkAction, HunkPort, Upstream
+from tracker.safetext import printable
 from tracker.vocab import HunkClass
 
 BASE_FUZZ = 2  # the patch on its own base release: lenient, it only has to give "theirs"
@@ -68,7 +69,12 @@ class Releases:
         return self._renames.get(path)
 
     def labels(self, path: str, base_path: str, patch: str) -> tuple[str, str, str]:
-        return (f"target {self.target}:{path}", f"base {self.base}:{base_path}", patch)
+        """The merge's labels; a name from a patch never brings a line break into the markers."""
+        return (
+            printable(f"target {self.target}:{path}"),
+            printable(f"base {self.base}:{base_path}"),
+            printable(patch),
+        )
 
 
 @dataclass

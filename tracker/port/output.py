@@ -26,6 +26,7 @@ from tracker.patchsets.diff import Patch, parse_patch
 from tracker.patchsets.manifest import Manifest, VersionSpec
 from tracker.port.model import PatchPort, PortReport, PortStatus
 from tracker.port.series import PortedPatch
+from tracker.safetext import printable
 from tracker.sources.tree import safe_relpath
 
 STATE = "port.json"
@@ -54,6 +55,11 @@ def split_header(data: bytes) -> bytes:
 
 
 def _diff(old: bytes | None, new: bytes | None, path: str, tmp: Path) -> bytes:
+    if printable(path) != path:
+        raise UserError(
+            f"cannot refresh a patch of {printable(path)!r}: diff -u names a file on one line",
+            hint="rename the file in the patch set",
+        )
     a, b = tmp / "a", tmp / "b"
     a.write_bytes(old or b"")
     b.write_bytes(new or b"")
