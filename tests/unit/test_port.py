@@ -277,3 +277,32 @@ def test_an_inserted_number_that_upstream_took_needs_a_human(
     (h,) = _hunks(doc)
     assert h["action"] == "needs-human"
     assert h["conflict"]["note"] == "PR_SET_VX = 3 is taken by PR_SET_NEW in the target"
+
+
+def test_the_base_release_is_the_newest_of_the_series_in_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """6.1 and 6.1.5 in the store: a version written for "6.1" is ported from 6.1.5; --from
+    names another. Either way the edit next to the hunk merges."""
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx()})
+    base = base_files()[CTX]
+    later = edit(base, '\tpr_info("ctx_fn_5\\n");\n', ['\tpr_debug("ctx_fn_5\\n");\n'])
+    tarball_store(
+        setup.home,
+        {"6.1": base_files(), "6.1.5": _target(**{CTX: later}), "6.2": _target(**{CTX: later})},
+    )
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and doc["base_release"] == "6.1.5" and _hunks(doc)[0]["action"] == "merged"
+    rc, doc = _run(setup, capsys, "--from", "6.1")
+    assert rc == 0 and doc["base_release"] == "6.1" and _hunks(doc)[0]["action"] == "merged"
+
+
+def test_no_release_of_the_base_series_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx()})
+    tarball_store(setup.home, {"6.2": base_files()})
+    assert main(setup.argv()) == 2
+    assert "no release of the 6.1 series (the base of 0.1) in the store or catalog" in (
+        capsys.readouterr().err
+    )
