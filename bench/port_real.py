@@ -2,8 +2,9 @@
 maintainer's own port (a later version in ``patches/``), patch by patch.
 
 For each patch of the hand-made version: is the proposal's patch of the same name equal to it
-once whitespace runs and hunk line numbers are normalised (``equal``), or do at least the changed
-lines (``+``/``-``) agree in order, file by file (``same-change``)? Also the hunks GNU patch
+once whitespace runs and hunk line numbers are normalised (``equal``), do at least the changed
+lines (``+``/``-``) agree in order (``same-change``), or do both leave the same files on the
+target (``same-result``)? See ``tracker/port/compare.py``. Also the hunks GNU patch
 refuses at the set's fuzz (everything not ``clean``/``offset``/``fuzz``/``already-applied``) and
 how many of them the port merged automatically.
 
@@ -49,7 +50,10 @@ def main() -> int:
         settings = load(args.config, home=args.home)
         name = args.spec.partition("@")[0]
         _, ref = resolve(settings.patchset_paths, f"{name}@{args.reference}")
-        verdict = compare(out, ref.source)
+        from tracker.sources.store import ReleaseStore
+
+        with ReleaseStore.open(settings).tree(doc["target"]) as tree:
+            verdict = compare(out, ref.source, tree, ref.fuzz)
     refused = merged = 0
     for p in doc["patches"]:
         for f in p["files"]:
@@ -60,9 +64,9 @@ def main() -> int:
     print(f"{args.spec} -> {args.to} (base {doc['base_release']}): {doc['counts']}")
     print(f"  hunks: {doc['hunks']}; GNU patch refuses {refused}, merged automatically {merged}")
     for p in doc["patches"]:
-        print(
-            f"  {p['name']}: {p['status']}; against {args.reference}: {verdict.get(p['name'], '-')}"
-        )
+        print(f"  {p['name']}: {p['status']}")
+    for name, v in verdict.items():
+        print(f"  {args.reference}'s {name}: {v}")
     counts: dict[str, int] = {}
     for v in verdict.values():
         counts[v] = counts.get(v, 0) + 1

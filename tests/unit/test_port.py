@@ -306,3 +306,34 @@ def test_no_release_of_the_base_series_is_bad_input(
     assert "no release of the 6.1 series (the base of 0.1) in the store or catalog" in (
         capsys.readouterr().err
     )
+
+
+def test_lines_added_after_a_line_upstream_rewrote_a_little_are_appended(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The patch annotates a signature upstream then extended by a parameter (PREEMPT_RT's
+    sparse annotations on 6.12.107): the annotation follows the new signature (``append``)."""
+    base = base_files()[CTX]
+    sig = "int ctx_fn_5(struct task_struct *p)\n"
+    annotated = after(base, sig, ["\t__releases(&p->lock)\n"])
+    setup = patchset(tmp_path, {"0001-ann.patch": diff(CTX, base, annotated)})
+    ours = edit(
+        base, sig, ["int ctx_fn_5(struct task_struct *p,\n", "\t\t struct wake_q_head *q)\n"]
+    )
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 0 and _hunks(doc) == [{"index": 1, "action": "merged", "resolution": "append"}]
+    text = (setup.out / "0001-ann.patch").read_text()
+    assert " \t\t struct wake_q_head *q)\n+\t__releases(&p->lock)\n {\n" in text
+
+
+def test_a_block_upstream_rewrote_wholesale_is_not_appended_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = base_files()[CTX]
+    sig = "int ctx_fn_5(struct task_struct *p)\n"
+    setup = patchset(tmp_path, {"0001-ann.patch": diff(CTX, base, after(base, sig, ["\t__x\n"]))})
+    ours = edit(base, sig, ["static long totally_other(void *q, unsigned flags)\n"])
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 1 and _hunks(doc)[0]["action"] == "needs-human"

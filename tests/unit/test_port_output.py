@@ -31,6 +31,7 @@ from tracker.port.model import (
 from tracker.port.output import diff_argv, split_header
 from tracker.port.rename import grep_argv, parse_renames, renames_argv
 from tracker.port.render import print_port
+from tracker.port.resolve import number_clash, resolve
 from tracker.port.upstream import is_ancestor_argv, log_lines_argv, log_pickaxe_argv
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "port" / "four-patches.json"
@@ -190,19 +191,19 @@ def test_union_resolves_only_insertions_without_a_number_clash() -> None:
         b"c\n<<<<<<< t\nx2\n||||||| b\nx\n=======\nx3\n>>>>>>> p\n"
         b"<<<<<<< t\n#define PR_N 7\n||||||| b\n=======\n#define PR_M 7\n>>>>>>> p\nz\n"
     )
-    result, resolved = merging.union_insertions(
+    result, used = resolve(
         merging.MergeResult(out, merging.parse_regions(out)), b"#define PR_N 7\n"
     )
-    assert resolved == 1
+    assert used == ("union",)
     assert result.output.startswith(b"a\nup\nmine\nc\n<<<<<<< t\nx2\n")
     assert result.regions == (
         merging.Region((b"x2\n",), (b"x\n",), (b"x3\n",)),
         merging.Region((b"#define PR_N 7\n",), (), (b"#define PR_M 7\n",)),
     )
-    assert merging.number_clash((b"#define PR_M 0x7\n",), b"#define PR_N 7\n") == (
+    assert number_clash((b"#define PR_M 0x7\n",), b"#define PR_N 7\n") == (
         "PR_M = 7 is taken by PR_N in the target"
     )
-    assert merging.number_clash((b"#define XY_M 7\n",), b"#define PR_N 7\n") == ""
+    assert number_clash((b"#define XY_M 7\n",), b"#define PR_N 7\n") == ""
 
 
 def test_a_path_with_a_line_break_never_reaches_a_marker_or_a_header(tmp_path: Path) -> None:

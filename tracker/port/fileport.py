@@ -23,6 +23,7 @@ from tracker.patchsets.diff import FileOp, FilePatch, Hunk
 from tracker.port import merge as merging
 from tracker.port import rename, upstream
 from tracker.port.model import Conflict, FilePort, HunkAction, HunkPort, Upstream
+from tracker.port.resolve import number_clash, resolve
 from tracker.safetext import printable
 from tracker.vocab import HunkClass
 
@@ -154,23 +155,23 @@ def _merge(fp: FilePatch, inputs: FileInputs, rel: Releases, patch: str) -> Port
     if on_ours.reversed:
         placed = _already_there(fp.hunks, ours, rel.fuzz)
     conflicts: dict[int, merging.MergeResult] = {}
-    unions: set[int] = set()
+    rules: dict[int, str] = {}
     for h in fp.hunks:
         if h.index in placed:
             continue
         theirs = _apply(base, [h], BASE_FUZZ)
         assert theirs is not None  # the whole patch applies to base, so does each hunk
         alone = merging.merge(ours, base, theirs, labels)
-        resolved, unioned = merging.union_insertions(alone, ours)
+        resolved, used = resolve(alone, ours)
         if not resolved.clean:
             conflicts[h.index] = alone
-        elif unioned:
-            unions.add(h.index)
+        elif used:
+            rules[h.index] = "+".join(sorted(set(used)))
     good = [h for h in fp.hunks if h.index not in conflicts]
     theirs_all = _apply(base, good, BASE_FUZZ)
     together = merging.MergeResult(b"", ())
     if theirs_all is not None:
-        together, _ = merging.union_insertions(merging.merge(ours, base, theirs_all, labels), ours)
+        together, _ = resolve(merging.merge(ours, base, theirs_all, labels), ours)
     if theirs_all is None or not together.clean:
         # the hunks merge one by one but not together: every hunk the engine refused is a human's
         for h in fp.hunks:
@@ -187,7 +188,7 @@ def _merge(fp: FilePatch, inputs: FileInputs, rel: Releases, patch: str) -> Port
         elif h.index in placed:
             hunks.append(_engine_hunk(placed[h.index]))
         else:
-            hunks.append(HunkPort(h.index, HunkAction.MERGED, union=h.index in unions))
+            hunks.append(HunkPort(h.index, HunkAction.MERGED, resolution=rules.get(h.index, "")))
     report = FilePort(inputs.target_path, tuple(hunks), inputs.followed_from)
     return Ported(report, output if output != ours else None)
 
@@ -236,7 +237,7 @@ def _conflict(
         )
     else:
         cause = upstream.release_diff(base_lines, ours_lines, base_region, inputs.target_path)
-    clashes = [merging.number_clash(r.theirs, inputs.ours or b"") for r in merged.regions]
+    clashes = [number_clash(r.theirs, inputs.ours or b"") for r in merged.regions]
     note = next((c for c in clashes if c), "")
     return Conflict(diff3, cause, _moved_to(h, inputs, rel), note)
 

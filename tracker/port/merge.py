@@ -8,7 +8,6 @@ text the process wrapper would decode: kernel files are bytes, not always UTF-8)
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ def _marker(line: bytes, marker: bytes) -> bool:
     return line.startswith(marker) and (len(line) == MARKER or line[MARKER : MARKER + 1] in b" \n")
 
 
-def _blocks(output: bytes) -> Iterator[tuple[list[bytes], Region | None]]:
+def blocks(output: bytes) -> Iterator[tuple[list[bytes], Region | None]]:
     """The merge output as runs of plain lines (region None) and conflicts (their raw lines)."""
     plain: list[bytes] = []
     raw: list[bytes] = []
@@ -115,57 +114,7 @@ def _blocks(output: bytes) -> Iterator[tuple[list[bytes], Region | None]]:
 
 def parse_regions(output: bytes) -> tuple[Region, ...]:
     """The conflicts of a ``--diff3`` merge output (markers of our fixed size)."""
-    return tuple(r for _, r in _blocks(output) if r is not None)
-
-
-_DEFINE = re.compile(rb"^#define\s+([A-Za-z_]\w*)\s+(0[xX][0-9a-fA-F]+|\d+)\b")
-
-
-def _numbered(
-    lines: Iterator[bytes] | tuple[bytes, ...] | list[bytes],
-) -> dict[str, tuple[str, int]]:
-    """Top-level ``#define NAME NUMBER`` lines: name -> (family prefix, value)."""
-    out = {}
-    for line in lines:
-        m = _DEFINE.match(line)
-        if m:
-            name = m.group(1).decode()
-            out[name] = (name.split("_", 1)[0] + "_", int(m.group(2), 0))
-    return out
-
-
-def number_clash(added: tuple[bytes, ...], target: bytes) -> str:
-    """A number the inserted lines define that another constant of the same family already has
-    in the target (prctl, syscall, ioctl numbers): a merge that compiles and breaks an ABI."""
-    taken = _numbered(target.splitlines())
-    for name, (family, value) in _numbered(added).items():
-        for other, (family2, value2) in taken.items():
-            if other != name and family == family2 and value == value2:
-                return f"{name} = {value} is taken by {other} in the target"
-    return ""
-
-
-def union_insertions(result: MergeResult, target: bytes) -> tuple[MergeResult, int]:
-    """Resolve every conflict where both sides only inserted lines at the same place (an empty
-    base section: an include, a switch case, a Makefile line) as the target's lines followed by
-    the patch's, unless the patch's lines clash with the target's numbers. Returns the new
-    result and how many conflicts it resolved."""
-    out: list[bytes] = []
-    left: list[Region] = []
-    resolved = 0
-    for raw, region in _blocks(result.output):
-        if region is None:
-            out += raw
-        elif not region.base and not number_clash(region.theirs, target):
-            ours = list(region.ours)
-            if ours and not ours[-1].endswith(b"\n"):
-                ours[-1] += b"\n"
-            out += [*ours, *region.theirs]
-            resolved += 1
-        else:
-            out += raw
-            left.append(region)
-    return MergeResult(b"".join(out), tuple(left)), resolved
+    return tuple(r for _, r in blocks(output) if r is not None)
 
 
 def merge(

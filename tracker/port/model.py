@@ -95,8 +95,8 @@ class Conflict:
 class HunkPort:
     """One hunk: how it was ported, where it landed (``line``, for engine actions).
 
-    ``union``: a merged hunk whose lines and upstream's were both inserted at the same place;
-    the proposal puts upstream's first (the one merge rule beyond git's own: review it).
+    ``resolution``: for a merged hunk, the rule beyond git's own that took it (``union``,
+    ``append``: see ``resolve.py``); review those first.
     """
 
     index: int
@@ -105,14 +105,14 @@ class HunkPort:
     fuzz: int = 0
     line: int | None = None
     conflict: Conflict | None = None
-    union: bool = False
+    resolution: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "action": self.action.value}
         if self.action in (HunkAction.CLEAN, HunkAction.OFFSET, HunkAction.FUZZ):
             out.update(offset=self.offset, fuzz=self.fuzz, line=self.line)
-        if self.union:
-            out["resolution"] = "union"
+        if self.resolution:
+            out["resolution"] = self.resolution
         if self.conflict is not None:
             out["conflict"] = self.conflict.to_json()
         return out
