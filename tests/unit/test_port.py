@@ -69,7 +69,7 @@ def test_offset_beyond_the_fuzz_window_is_applied_and_refreshed(
     assert _hunks(doc) == [{"index": 1, "action": "offset", "offset": 40, "fuzz": 0, "line": 84}]
     text = (setup.out / "0001-ctx.patch").read_text()
     assert text.startswith("From: a@b\nSubject: ctx\n\n--- a/kernel/ctx.c\n+++ b/kernel/ctx.c\n")
-    assert "@@ -84,6 +84,7 @@" in text
+    assert "@@ -84,6 +84,7 @@ int ctx_fn_4(struct task_struct *p)\n" in text
     spec = load_manifest(setup.out / "patchset.toml").version("0.1+port1")
     assert (spec.base, spec.format, spec.fuzz) == ("6.2", "quilt", 0)
     assert spec.kconfig is not None and spec.kconfig.read_text() == "CONFIG_DEMO=y\n"

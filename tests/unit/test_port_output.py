@@ -135,7 +135,7 @@ def test_command_lines_are_exact(tmp_path: Path) -> None:
         "--", "fs/a.c",
     ]  # fmt: skip
     assert diff_argv(o, b, "a/x", "b/x") == [
-        "diff", "-u", "--label", "a/x", "--label", "b/x", str(o), str(b),
+        "diff", "-up", "--label", "a/x", "--label", "b/x", str(o), str(b),
     ]  # fmt: skip
 
 

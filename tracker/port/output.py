@@ -1,8 +1,8 @@
 """The output folder of a port: a refreshed quilt series, the conflicts, the report and a manifest.
 
 ``DIR/<patch>``: each patch with its original header (mail headers, description; a stale diffstat
-cut off) and a body regenerated against the target with real GNU ``diff -u`` (``a/``/``b/``
-names, three lines of context), so it applies at offset 0; ``DIR/series`` lists them in order
+cut off) and a body regenerated against the target with real GNU ``diff -up`` (``a/``/``b/``
+names, three lines of context, the C function in each ``@@`` line as quilt users set it), so it applies at offset 0; ``DIR/series`` lists them in order
 (dropped patches left out); ``DIR/conflicts/<patch>.txt`` what a human must resolve;
 ``DIR/port.json`` the ``ktrack.port/1`` report plus the sha256 of every patch written, which is
 how a rerun tells the maintainer's edits (kept) from its own output (redone); ``DIR/patchset.toml``
@@ -34,7 +34,7 @@ CONFLICTS = "conflicts"
 
 
 def diff_argv(old: Path, new: Path, old_label: str, new_label: str) -> list[str]:
-    return ["diff", "-u", "--label", old_label, "--label", new_label, str(old), str(new)]
+    return ["diff", "-up", "--label", old_label, "--label", new_label, str(old), str(new)]
 
 
 def split_header(data: bytes) -> bytes:
