@@ -337,3 +337,20 @@ def test_a_block_upstream_rewrote_wholesale_is_not_appended_to(
     tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
     rc, doc = _run(setup, capsys)
     assert rc == 1 and _hunks(doc)[0]["action"] == "needs-human"
+
+
+def test_a_file_the_patch_creates_and_upstream_created_too_needs_a_human(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = "kernel/vx.c"
+    created = diff(new, [], ["int vx;\n"]).replace(f"--- a/{new}", "--- /dev/null")
+    setup = patchset(tmp_path, {"0001-new.patch": created})
+    tarball_store(
+        setup.home, {"6.1": base_files(), "6.2": _target(**{new: ["int upstream_vx;\n"]})}
+    )
+    rc, doc = _run(setup, capsys)
+    assert rc == 1
+    (f,) = doc["patches"][0]["files"]
+    assert f["note"] == "the patch creates a file the tree already has"
+    assert [h["action"] for h in f["hunks"]] == ["needs-human"]
+    assert "upstream_vx" not in (setup.out / "0001-new.patch").read_text()

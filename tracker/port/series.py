@@ -105,8 +105,10 @@ def _port_files(
         if not fr.klass.is_failure:
             files.append(_engine_file(fr))
             continue
-        if fp.binary or fp.op is FileOp.DELETE:
-            files.append(_engine_file(fr))  # keeps the engine's note; a human deletes or patches
+        if fp.binary or fp.op is FileOp.DELETE or fr.klass is HunkClass.FILE_EXISTS:
+            # the engine's note says it: a binary patch, a file to delete that upstream changed,
+            # a file to create that upstream created too (a merge would paste one after the other)
+            files.append(_engine_file(fr))
             continue
         fp2, inputs = _inputs(fp, fr, base, target, pending, rel)
         ported = port_file(fp2, inputs, rel, patch.name)
