@@ -354,3 +354,19 @@ def test_a_file_the_patch_creates_and_upstream_created_too_needs_a_human(
     assert f["note"] == "the patch creates a file the tree already has"
     assert [h["action"] for h in f["hunks"]] == ["needs-human"]
     assert "upstream_vx" not in (setup.out / "0001-new.patch").read_text()
+
+
+def test_insertions_sharing_a_line_are_not_pasted_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Upstream took the patch's first include and added another: a union would include it twice."""
+    base = base_files()[CTX]
+    anchor = "#include <linux/kernel.h>\n"
+    patch = diff(
+        CTX, base, after(base, anchor, ["#include <linux/vx.h>\n", "#include <linux/vy.h>\n"])
+    )
+    setup = patchset(tmp_path, {"0001-inc.patch": patch})
+    ours = after(base, anchor, ["#include <linux/vx.h>\n", "#include <linux/ksm.h>\n"])
+    tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
+    rc, doc = _run(setup, capsys)
+    assert rc == 1 and _hunks(doc)[0]["action"] == "needs-human"

@@ -1,7 +1,9 @@
 """The two merge rules beyond git's own, for conflicts a maintainer resolves without thinking.
 
 * ``union``: both sides only inserted lines at the same place (an empty base section: an
-  ``#include``, a ``case``, a Makefile line). Upstream's lines come first, then the patch's.
+  ``#include``, a ``case``, a Makefile line). Upstream's lines come first, then the patch's —
+  unless both insertions hold the same top-level line (an include, a definition: not indented,
+  12 characters or more): upstream took part of the patch, and a union would say it twice.
 * ``append``: the patch only added lines right after (or before) lines that upstream then
   rewrote a little (a parameter added to a signature), so git sees the two touching. The
   rewritten lines come with the patch's additions after (or before) them. "A little": the base
@@ -47,6 +49,15 @@ def number_clash(added: Iterable[bytes], target: bytes) -> str:
     return ""
 
 
+def _shared(ours: tuple[bytes, ...], theirs: tuple[bytes, ...]) -> bool:
+    """Whether both insertions hold the same top-level line (an ``#include``, a definition, a
+    declaration: not indented, 12 characters or more): upstream took part of the patch, and a
+    union would say it twice. Indented lines (``return -EINVAL;`` in two ``case`` blocks) repeat
+    by nature and do not count."""
+    top = {ln.rstrip() for ln in ours if ln[:1] not in (b" ", b"\t") and len(ln.strip()) >= 12}
+    return any(ln.rstrip() in top for ln in theirs if ln[:1] not in (b" ", b"\t"))
+
+
 def _ended(lines: tuple[bytes, ...]) -> list[bytes]:
     out = list(lines)
     if out and not out[-1].endswith(b"\n"):
@@ -64,7 +75,7 @@ def resolve_region(region: Region, target: bytes) -> tuple[str, list[bytes]] | N
     """The rule that resolves ``region`` and the lines it gives, or None (a human's)."""
     base, ours, theirs = region.base, region.ours, region.theirs
     if not base:
-        if number_clash(theirs, target):
+        if number_clash(theirs, target) or _shared(ours, theirs):
             return None
         return "union", [*_ended(ours), *theirs]
     if not ours or len(theirs) <= len(base) or not _alike(base, ours):
