@@ -370,3 +370,29 @@ def test_insertions_sharing_a_line_are_not_pasted_twice(
     tarball_store(setup.home, {"6.1": base_files(), "6.2": _target(**{CTX: ours})})
     rc, doc = _run(setup, capsys)
     assert rc == 1 and _hunks(doc)[0]["action"] == "needs-human"
+
+
+def test_a_moved_function_names_the_commit_that_moved_it_when_the_store_has_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = patchset(tmp_path, {"0001-ctx.patch": _patch_ctx()})
+    fns = [f"ctx_fn_{i}" for i in range(8)]
+    moved = _target(
+        **{
+            CTX: c_file(CTX, [f for f in fns if f != "ctx_fn_5"]),
+            "kernel/ctx_five.c": c_file("kernel/ctx_five.c", ["ctx_fn_5"]),
+        }
+    )
+    tail = {**moved, PROC: [*base_files()[PROC], "/* tail */\n"]}
+    git_store(
+        setup.home,
+        base_files(),
+        [("ctx: move ctx_fn_5() to its own file", moved), ("proc: a tail", tail)],
+        "6.2",
+    )
+    rc, doc = _run(setup, capsys)
+    assert rc == 1
+    (h,) = _hunks(doc)
+    assert h["conflict"]["moved_to"] == ["kernel/ctx_five.c"]
+    subjects = [c["subject"] for c in h["conflict"]["upstream"]["commits"]]
+    assert subjects == ["ctx: move ctx_fn_5() to its own file"]
