@@ -175,6 +175,12 @@ def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(setup.argv(to="6.1")) == 2
     assert "the base release and the target are both 6.1" in capsys.readouterr().err
     assert main(setup.argv(to="six")) == 2
+    capsys.readouterr()
+    source = tmp_path / "patches" / "demo" / "0.1"
+    argv = setup.argv()
+    argv[argv.index("--out") + 1] = str(source)
+    assert main(argv) == 2 and (source / "a.patch").read_text().startswith("--- a/kernel/ctx.c")
+    assert "the folder is not empty and holds no port.json" in capsys.readouterr().err
 
 
 def test_a_missing_git_is_an_infrastructure_error(

@@ -96,6 +96,18 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def check_folder(out: Path) -> None:
+    """Refuse a folder port would clobber: a file, or a non-empty folder it did not write (the
+    version's own patches, say)."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UserError(f"--out {out}: not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / STATE).is_file():
+        raise UserError(
+            f"--out {out}: the folder is not empty and holds no {STATE}: not a port's output",
+            hint="give a new or empty folder, or the one an earlier port wrote",
+        )
+
+
 def previous(out: Path, names: Iterable[str]) -> dict[str, Patch]:
     """The maintainer's edits in ``out``: patches whose bytes differ from what port wrote."""
     state = out / STATE

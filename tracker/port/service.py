@@ -112,6 +112,8 @@ def port(
     from_: str | None = None,
 ) -> PortResult:
     """Port ``spec`` to ``target``; write ``out`` when given (a rerun keeps the maintainer's edits)."""
+    if out is not None:
+        output.check_folder(out)
     series = load_series(spec)
     base = base_release(settings, db, spec, from_)
     if base == target:
