@@ -226,3 +226,12 @@ def test_a_path_with_a_line_break_never_reaches_a_marker_or_a_header(tmp_path: P
     pp.after["x\n+++ b/evil"] = b"b\n"
     with pytest.raises(UserError, match="diff -u names a file on one line"):
         refreshed(pp, b"")
+
+
+def test_no_git_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = _four(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(setup.argv()) == 3
+    assert "infrastructure error: required tool not found: git" in capsys.readouterr().err
