@@ -160,7 +160,9 @@ def _merge(fp: FilePatch, inputs: FileInputs, rel: Releases, patch: str) -> Port
         if h.index in placed:
             continue
         theirs = _apply(base, [h], BASE_FUZZ)
-        assert theirs is not None  # the whole patch applies to base, so does each hunk
+        if theirs is None:  # applies with its siblings, not alone: nothing to merge it from
+            conflicts[h.index] = merging.MergeResult(b"", ())
+            continue
         alone = merging.merge(ours, base, theirs, labels)
         resolved, used = resolve(alone, ours)
         if not resolved.clean:
