@@ -249,6 +249,8 @@ def test_insertions_at_one_place_merge_upstream_first(
     rc, doc = _run(setup, capsys)
     assert rc == 0 and doc["status"] == "merged"
     assert _hunks(doc) == [{"index": 1, "action": "merged", "resolution": "union"}]
+    assert main(setup.argv()) == 0
+    assert "1 merged; review: 1 by union" in capsys.readouterr().out
     text = (setup.out / "0001-inc.patch").read_text()
     assert " #include <linux/ksm.h>\n #include <linux/lsm.h>\n+#include <linux/vx.h>\n" in text
 
@@ -277,6 +279,10 @@ def test_an_inserted_number_that_upstream_took_needs_a_human(
     (h,) = _hunks(doc)
     assert h["action"] == "needs-human"
     assert h["conflict"]["note"] == "PR_SET_VX = 3 is taken by PR_SET_NEW in the target"
+    conflicts = (setup.out / "conflicts" / "0001-pr.patch.txt").read_text()
+    assert "-- not merged: PR_SET_VX = 3 is taken by PR_SET_NEW in the target\n" in conflicts
+    assert main(setup.argv()) == 1
+    assert "not merged: PR_SET_VX = 3 is taken by PR_SET_NEW" in capsys.readouterr().out
 
 
 def test_the_base_release_is_the_newest_of_the_series_in_the_store(

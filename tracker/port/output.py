@@ -139,6 +139,8 @@ def _conflict_text(p: PatchPort) -> str:
                 continue
             c = h.conflict
             out.append(f"== {f.path} hunk {h.index}\n{c.diff3}")
+            if c.note:
+                out.append(f"-- not merged: {c.note}\n")
             if c.moved_to:
                 out.append("-- its lines are now in: " + ", ".join(c.moved_to) + "\n")
             if c.upstream.kind == "commits":

@@ -27,7 +27,12 @@ def _detail(p: PatchPort) -> str:
     counts: dict[str, int] = {}
     for h in p.hunks():
         counts[h.action.value] = counts.get(h.action.value, 0) + 1
+    rules = [h.resolution for h in p.hunks() if h.resolution]
     bits = [", ".join(f"{n} {a}" for a, n in counts.items())]
+    if rules:
+        bits.append(
+            "review: " + ", ".join(f"{rules.count(r)} by {r}" for r in dict.fromkeys(rules))
+        )
     bits += [f"{f.path} followed from {f.followed_from}" for f in p.files if f.followed_from]
     bits += [f"{f.path}: {f.note}" for f in p.files if f.note]
     if p.note:
@@ -69,6 +74,8 @@ def _conflicts(report: PortReport) -> list[RenderableType]:
                 parts = [Text(printable(f"{p.name}: {f.path} hunk {h.index}"), style="bold")]
                 if c.diff3:
                     parts.append(_block(c.diff3))
+                if c.note:
+                    parts.append(as_text(f"not merged: {c.note}", "yellow"))
                 if c.moved_to:
                     parts.append(
                         as_text("its lines are now in: " + ", ".join(c.moved_to), "yellow")
