@@ -86,6 +86,12 @@ COMMANDS = (
         "find the upstream commit that broke a patch set",
         "ktrack bisect vcontext@0.2 --good 6.1 --bad 6.2",
     ),
+    Command(
+        "port",
+        "port",
+        "propose the forward-port of a patch set version to a release",
+        "ktrack port vcontext@0.1 --to 6.12.117 --out port-6.12",
+    ),
     Command("plan", "plan", "print the jobs a run would do", "ktrack plan --format github-matrix"),
     Command("doctor", "doctor", "check tools, disk, database and store", "ktrack doctor --json"),
     Command("db", "db", "database maintenance (migrations)", "ktrack db upgrade"),
