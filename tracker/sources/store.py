@@ -39,6 +39,7 @@ from tracker.sources.fastimport import (
     fast_import_argv,
     open_tar_stream,
 )
+from tracker.sources.integrity import escaping_links
 from tracker.sources.tree import safe_relpath
 from tracker.versions import KernelVersion
 
@@ -134,9 +135,10 @@ class TreeView:
     :meth:`mode` parses the parent directory's tree object (cached per directory).
     """
 
-    def __init__(self, git_dir: Path, commit: str) -> None:
+    def __init__(self, git_dir: Path, commit: str, name: str | None = None) -> None:
         self.git_dir = git_dir
         self.commit = commit
+        self.name = name or commit[:12]  # the release, in messages
         self._proc: Popen[bytes] | None = None
         self._out: IO[bytes] | None = None  # the big-buffered reader of the process's stdout
         self._lock = threading.Lock()
@@ -194,6 +196,53 @@ class TreeView:
                     t.join()
             return answers
 
+    def read_objects(self, specs: list[str]) -> list[tuple[str, bytes] | None]:
+        """``(type, data)`` of each object spec (an id, ``rev:path``), None where git has none."""
+        return self._objects(specs) if specs else []
+
+    def _unreadable(self, what: str) -> InfraError:
+        return InfraError(
+            f"release store {self.git_dir}: {what} of release {self.name} cannot be read "
+            "(a damaged object, not a verdict)",
+            hint=f"run `ktrack doctor --full`, then `ktrack fetch --force {self.name}`",
+        )
+
+    def _entries(self, spec: str, what: str) -> dict[str, tuple[int, str]]:
+        ans = self._objects([spec])[0]
+        if ans is None or ans[0] != "tree":
+            raise self._unreadable(what)
+        out: dict[str, tuple[int, str]] = {}
+        data, i = ans[1], 0
+        while i < len(data):
+            sp = data.index(b" ", i)
+            nul = data.index(b"\0", sp)
+            name = data[sp + 1 : nul].decode("utf-8", "surrogateescape")
+            out[name] = (int(data[i:sp], 8), data[nul + 1 : nul + 21].hex())
+            i = nul + 21
+        return out
+
+    def _check_absent(self, rel: str) -> None:
+        """git answered "missing" for ``rel``: InfraError unless the tree really lacks it.
+
+        ``cat-file`` says "missing" both for a path the release does not have and for an object
+        it cannot read (corrupt, or gone from the packs); only the first is a fact about the
+        release. The path is walked tree by tree, by object id.
+        """
+        entries = self._entries(f"{self.commit}^{{tree}}", "the top tree")
+        parts = rel.split("/")
+        for i, part in enumerate(parts):
+            found = entries.get(part)
+            if found is None:
+                return
+            mode, oid = found
+            if i == len(parts) - 1:
+                if mode == 0o160000:  # a submodule's commit is not in the store, by design
+                    return
+                raise self._unreadable(f"{rel!r} (object {oid})")
+            if mode != 0o40000:
+                return  # a file where a folder would be: the path does not exist
+            entries = self._entries(oid, f"folder {'/'.join(parts[: i + 1])!r} (object {oid})")
+
     def _spec(self, path: str) -> str | None:
         rel = safe_relpath(path)
         if "\n" in rel or "\r" in rel:
@@ -213,6 +262,8 @@ class TreeView:
         for p in wanted:
             spec = specs[p]
             ans = answers.get(spec) if spec is not None else None
+            if ans is None and spec is not None:
+                self._check_absent(safe_relpath(p))
             out[p] = ans[1] if ans is not None and ans[0] == "blob" else None
         return out
 
@@ -221,6 +272,8 @@ class TreeView:
             spec = f"{self.commit}:{directory}" if directory else f"{self.commit}^{{tree}}"
             ans = self._objects([spec])[0]
             entries: dict[str, int] | None = None
+            if ans is None:
+                self._check_absent(directory)  # "" (the top tree) raises
             if ans is not None and ans[0] == "tree":
                 entries = {}
                 data, i = ans[1], 0
@@ -399,7 +452,7 @@ class ReleaseStore:
 
     # -- reading --------------------------------------------------------------------------
     def tree(self, rev: str) -> TreeView:
-        return TreeView(self.path, self._commit(rev))
+        return TreeView(self.path, self._commit(rev), rev)
 
     def materialize(self, rev: str, dest: Path) -> None:
         commit = self._commit(rev)
@@ -410,6 +463,14 @@ class ReleaseStore:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InfraError(f"cannot create {dest}: {exc.strerror}") from exc
+        escaping = escaping_links(self.path, commit)
+        if escaping:
+            path, target = escaping[0]
+            raise InfraError(
+                f"release {rev} in the store holds a symlink that leaves its tree: "
+                f"{path!r} -> {target!r} ({len(escaping)} such link(s)); nothing was written",
+                hint=f"re-import it from a trusted source: `ktrack fetch --force {rev}`",
+            )
         with tempfile.TemporaryDirectory(prefix="ktrack-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             for argv in materialize_argvs(self.path, dest.resolve(), commit):
@@ -516,7 +577,7 @@ class ReleaseStore:
                 except (OSError, EOFError, ValueError) as exc:
                     if fi.poll() is not None:
                         raise self._fast_import_failed(log_path) from exc
-                    raise UserError(f"{tarball}: not a readable tarball: {exc}") from exc
+                    raise _broken(tarball, str(exc), dec_err_path) from exc
                 while reader.read(FEED_CHUNK):  # the zero padding after the end marker
                     pass
                 if dec is not None:
@@ -524,8 +585,7 @@ class ReleaseStore:
                     if feeder is not None:
                         feeder.join()
                     if rc != 0:
-                        detail = dec_err_path.read_text(errors="replace").strip()
-                        raise UserError(f"{tarball}: cannot decompress: {detail or f'exit {rc}'}")
+                        raise _broken(tarball, f"decompressor exited {rc}", dec_err_path)
                 try:
                     writer.commit(IMPORT_REF, message)
                     rc = proc.stop(fi, timeout=600)
@@ -646,6 +706,19 @@ def commit_graph_argv(git_dir: Path) -> list[str]:
         "--reachable",
         "--changed-paths",
     ]
+
+
+def _broken(tarball: Path, detail: str, dec_err: Path) -> InfraError:
+    """A tarball that cannot be read to its end: the source is damaged (exit 3), not the input."""
+    with contextlib.suppress(OSError):
+        said = " ".join(dec_err.read_text(errors="replace").split())
+        if said:
+            detail = f"{said[:300]} ({detail})"
+    return InfraError(
+        f"{tarball}: damaged tarball, nothing imported: {detail}",
+        hint="if it matched its published checksum, the source itself is broken: "
+        "fetch it from another mirror",
+    )
 
 
 def _big_pipe(stream: IO[bytes]) -> None:
