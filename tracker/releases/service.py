@@ -182,8 +182,11 @@ def ensure_release(
     warn: Warn | None = None,
     downloader: Downloader | None = None,
     keep_download: bool = False,
+    force: bool = False,
 ) -> str:
     """A store rev (the tag) for ``version``, importing the release first when needed.
+
+    ``force`` downloads and imports it again even when the store has it (a damaged store).
 
     UserError when the catalog does not know the version or it has no source; InfraError on
     network, disk, checksum or signature trouble.
@@ -193,7 +196,7 @@ def ensure_release(
     _row(db, kv)  # UserError before any lock or download when the catalog lacks it
     # one process at a time per release: the second finds it in the store when the first is done
     with file_lock(settings.downloads / f".{kv}.lock"):
-        return _ensure(settings, db, kv, progress, warn, downloader, keep_download)
+        return _ensure(settings, db, kv, progress, warn, downloader, keep_download, force)
 
 
 def _ensure(
@@ -204,11 +207,12 @@ def _ensure(
     warn: Warn,
     downloader: Downloader | None,
     keep_download: bool,
+    force: bool = False,
 ) -> str:
     row = _row(db, kv)
     store = ReleaseStore.open(settings)
     for ref in (row.store_ref, kv.tag):
-        if ref and store.has(ref):
+        if ref and store.has(ref) and not force:
             if row.store_ref != ref:
                 _set_store_ref(db, kv, ref)
             return ref
@@ -217,7 +221,7 @@ def _ensure(
         url = cfg.url if cfg is not None else row.source_url
         if not url:
             raise UserError(f"release {kv}: its git feed {row.feed!r} is no longer configured")
-        store.fetch_git(url, cfg.tags if cfg is not None else kv.tag)
+        store.fetch_git(url, cfg.tags if cfg is not None else kv.tag, force=force)
         if not store.has(kv.tag):
             raise InfraError(f"release {kv}: tag {kv.tag} is gone from {url}")
         _set_store_ref(db, kv, kv.tag)
@@ -249,7 +253,7 @@ def _ensure(
             raise
     elif keyring and row.signed:
         raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
-    store.import_tarball(str(kv), dest, progress=step("import"))
+    store.import_tarball(str(kv), dest, progress=step("import"), force=force)
     _set_store_ref(db, kv, kv.tag)
     if not keep_download:  # the store holds every byte of it now
         dest.unlink(missing_ok=True)

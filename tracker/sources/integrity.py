@@ -8,8 +8,11 @@ tree is written to disk. :func:`damaged_releases` is ``doctor``'s object check.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +101,47 @@ def damaged_releases(git_dir: Path, tags: dict[str, str], timeout: float = 3600)
         if not walk.ok or ids & bad:
             damaged.append(tag)
     return Damage(problems or (f"git fsck exited {res.returncode}",), tuple(damaged))
+
+
+def salvage_pack(git_dir: Path, idx: Path, report: str, timeout: float = 6 * 3600) -> None:
+    """Replace a damaged pack by one of its objects that are neither damaged nor elsewhere.
+
+    ``report`` is what ``verify-pack`` said (it names the damaged objects). The objects the
+    store lacks without this pack are copied into a new pack, read from the old one moved into
+    a scratch repository; the old pack is deleted only once the new one is in place. Raises
+    InfraError (and leaves the pack) when that copy fails.
+    """
+    listed = proc.run(["git", "show-index"], cwd=git_dir, input=idx.read_bytes(), check=True)
+    oids = [row.split()[1] for row in listed.stdout.splitlines() if len(row.split()) >= 2]
+    bad = set(_OID.findall(report))
+    scratch = Path(tempfile.mkdtemp(prefix="salvage-", dir=git_dir / "tmp"))
+    try:
+        proc.run(["git", "init", "-q", "--bare", str(scratch)], cwd=scratch, check=True)
+        parts = sorted(idx.parent.glob(f"{idx.stem}.*"))
+        for part in parts:  # the store without the pack: what does it still have?
+            os.replace(part, scratch / "objects" / "pack" / part.name)
+        try:
+            have = proc.run(
+                ["git", f"--git-dir={git_dir}", "cat-file", "--batch-check"],
+                cwd=git_dir,
+                timeout=timeout,
+                input="".join(f"{o}\n" for o in oids).encode(),
+                check=True,
+            )
+            missing = {ln.split()[0] for ln in have.stdout.splitlines() if ln.endswith(" missing")}
+            keep = [o for o in oids if o in missing and o not in bad]
+            if keep:
+                proc.run(
+                    ["git", f"--git-dir={scratch}", "pack-objects", "-q",
+                     str(git_dir / "objects" / "pack" / "pack")],
+                    cwd=scratch,
+                    timeout=timeout,
+                    input="".join(f"{o}\n" for o in keep).encode(),
+                    check=True,
+                )  # fmt: skip
+        except BaseException:
+            for part in parts:  # put it back: a failed salvage loses nothing
+                os.replace(scratch / "objects" / "pack" / part.name, part)
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -39,7 +39,7 @@ from tracker.sources.fastimport import (
     fast_import_argv,
     open_tar_stream,
 )
-from tracker.sources.integrity import escaping_links
+from tracker.sources.integrity import escaping_links, salvage_pack
 from tracker.sources.tree import safe_relpath
 from tracker.versions import KernelVersion
 
@@ -159,14 +159,14 @@ class TreeView:
         assert out is not None
         header = out.readline()
         if not header:
-            raise InfraError(f"git cat-file stopped while reading {spec!r} from {self.git_dir}")
+            raise self._unreadable(f"{spec.partition(':')[2] or spec!r} (git cat-file stopped)")
         fields = header.split()
         if len(fields) != 3:
             return None  # "<spec> missing" / "ambiguous"
         kind, size = fields[1].decode(), int(fields[2])
         data = out.read(size)
         if len(data) != size or out.read(1) != b"\n":
-            raise InfraError(f"git cat-file cut short while reading {spec!r}")
+            raise self._unreadable(f"{spec.partition(':')[2] or spec!r} (git cat-file cut short)")
         return kind, data
 
     def _objects(self, specs: list[str]) -> list[tuple[str, bytes] | None]:
@@ -184,16 +184,21 @@ class TreeView:
                 except OSError as exc:  # the reader reports the dead process
                     error.append(exc)
 
-            if len(payload) <= 4096:  # fits the pipe: no writer thread needed
-                write()
-                answers = [self._answer(s) for s in specs]
-            else:
-                t = threading.Thread(target=write, daemon=True)
-                t.start()
-                try:
+            try:
+                if len(payload) <= 4096:  # fits the pipe: no writer thread needed
+                    write()
                     answers = [self._answer(s) for s in specs]
-                finally:
-                    t.join()
+                else:
+                    t = threading.Thread(target=write, daemon=True)
+                    t.start()
+                    try:
+                        answers = [self._answer(s) for s in specs]
+                    finally:
+                        t.join()
+            except InfraError:  # the process died on a damaged object: the next read restarts it
+                proc.kill(p)
+                self._proc = self._out = None
+                raise
             return answers
 
     def read_objects(self, specs: list[str]) -> list[tuple[str, bytes] | None]:
@@ -485,11 +490,16 @@ class ReleaseStore:
         progress: Progress | None = None,
         strip: int = 1,
         limits: ImportLimits | None = None,
+        force: bool = False,
     ) -> str:
-        """Import ``tarball`` as the tag of ``version``; return the commit. Idempotent."""
+        """Import ``tarball`` as the tag of ``version``; return the commit. Idempotent.
+
+        ``force`` re-imports a release that is there (a repair): every object is written again
+        into a fresh pack, not deduplicated against the store, and damaged copies are dropped.
+        """
         tag = tag_for(version)
         existing = self.resolve(tag)
-        if existing is not None:
+        if existing is not None and not force:
             return existing
         tarball = Path(tarball)
         if not tarball.is_file():
@@ -503,9 +513,10 @@ class ReleaseStore:
             proc.run(
                 ["git", "init", "--quiet", "--bare", str(quarantine)], cwd=quarantine, check=True
             )
-            (quarantine / "objects" / "info" / "alternates").write_text(
-                f"{(self.path / 'objects').resolve()}\n"
-            )
+            if not force:  # a repair must not trust the store's copies
+                (quarantine / "objects" / "info" / "alternates").write_text(
+                    f"{(self.path / 'objects').resolve()}\n"
+                )
             message = f"linux {version}: import of {tarball.name}\n"
             self._stream(quarantine, tarball, message, progress, strip, limits)
             commit = proc.run(
@@ -515,10 +526,14 @@ class ReleaseStore:
             ).stdout.strip()
             with self._locked():
                 current = self.resolve(tag)
-                if current is not None:
+                if current is not None and not force:
                     return current
-                self._adopt_packs(quarantine)
-                self._git("update-ref", f"refs/tags/{tag}", commit, "")
+                self._adopt_packs(quarantine, replace=force)
+                if force:
+                    self._git("update-ref", f"refs/tags/{tag}", commit)
+                    self._repair()
+                else:
+                    self._git("update-ref", f"refs/tags/{tag}", commit, "")
                 if self.pack_count() > self.max_packs:
                     self._repack()
             return commit
@@ -606,13 +621,16 @@ class ReleaseStore:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
         return InfraError(f"git fast-import failed: {' '.join(tail) or 'no output'}")
 
-    def _adopt_packs(self, quarantine: Path) -> None:
-        """Move the quarantine's packs into the store: data files first, the .idx last."""
+    def _adopt_packs(self, quarantine: Path, *, replace: bool = False) -> None:
+        """Move the quarantine's packs into the store: data files first, the .idx last.
+
+        A pack of the same name holds the same objects; ``replace`` (a repair) swaps it anyway.
+        """
         dest = self.path / "objects" / "pack"
         dest.mkdir(parents=True, exist_ok=True)
         for pack in sorted((quarantine / "objects" / "pack").glob("pack-*.pack")):
             stem = pack.with_suffix("")
-            if (dest / f"{stem.name}.idx").exists():
+            if (dest / f"{stem.name}.idx").exists() and not replace:
                 continue
             parts = [
                 p for p in stem.parent.glob(f"{stem.name}.*") if p.suffix not in (".idx", ".keep")
@@ -631,6 +649,19 @@ class ReleaseStore:
         repack rewrites only the small packs, reusing their compressed data (no delta search).
         """
         proc.run(repack_argv(self.path), cwd=self.path, timeout=3600, check=True)
+
+    def _repair(self) -> None:
+        """After a forced re-import (a fresh pack of the release): drop the damaged copies.
+
+        Loose copies the fresh pack holds go (``prune-packed``); a pack that fails
+        ``verify-pack`` is rewritten without its damaged objects (see ``salvage_pack``). Call
+        with the lock held.
+        """
+        self._git("prune-packed", "-q")
+        for idx in sorted((self.path / "objects" / "pack").glob("pack-*.idx")):
+            check = self._git("verify-pack", str(idx), check=False, timeout=6 * 3600)
+            if not check.ok:
+                salvage_pack(self.path, idx, check.stderr + check.stdout)
 
     def _clean_stale(self) -> None:
         """Remove quarantines left by dead processes (call with the lock held)."""
@@ -665,12 +696,12 @@ class ReleaseStore:
                 tags.append(name)
         return tags
 
-    def fetch_git(self, url: str, pattern: str) -> list[str]:
+    def fetch_git(self, url: str, pattern: str, *, force: bool = False) -> list[str]:
         """Fetch the tags of ``url`` matching ``pattern`` with their history; return the versions.
 
         Each tag lands as the store's tag of its version (``linux-6.1`` becomes ``v6.1``); an
         existing tag of that name (an imported tarball) is replaced: git history wins, bisect
-        needs it.
+        needs it. ``force`` fetches every object again (``--refetch``), a repair.
         """
         local: dict[str, str] = {}  # store tag (v6.1) -> remote tag (v6.1, linux-6.1, ...)
         for t in self.remote_tags(url, pattern):
@@ -679,8 +710,9 @@ class ReleaseStore:
             return []
         refspecs = "".join(f"+refs/tags/{r}:refs/tags/{t}\n" for t, r in local.items())
         with self._locked():
+            argv = fetch_argv(self.path, _check_url(url))
             res = proc.run(
-                fetch_argv(self.path, _check_url(url)),
+                [*argv[:-1], "--refetch", argv[-1]] if force else argv,
                 cwd=self.path,
                 timeout=6 * 3600,
                 input=refspecs.encode(),
