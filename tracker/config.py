@@ -219,6 +219,9 @@ def load(
         values["patchset_paths"] = (cwd / "patches",)
     home_dir = Path(home or env.get("KTRACK_HOME") or default_home()).expanduser()
     cache_dir = Path(env.get("KTRACK_CACHE") or default_cache()).expanduser()
+    for flag, folder in (("--home/KTRACK_HOME", home_dir), ("KTRACK_CACHE", cache_dir)):
+        if folder.exists() and not folder.is_dir():  # issue 15: a file named as a folder
+            raise UserError(f"{flag}: {folder} is not a directory")
     if env.get("KTRACK_DB"):
         values["database_url"] = env["KTRACK_DB"]
     if env.get("KTRACK_JOBS"):

@@ -6,6 +6,7 @@ One test per case; docs/SECURITY.md's table names them. Each failed before its f
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import tarfile
 from pathlib import Path
@@ -327,3 +328,89 @@ def test_run_on_a_damaged_store_records_error_not_fail(
     )
     (cell,) = json.loads(kt("matrix", "--json")[1])["cells"]
     assert cell["status"] == "pass", (cell, err)  # the error was not reused as a result
+
+
+# -- 6 and 15. a damaged or wrong database, a wrong home: one line, exit 2 or 3 ---------------
+def _rows_then_damage(db_path: Path) -> None:
+    """A database with a real schema and rows, whose kernel_release table is then damaged
+    (its root page's header overwritten); other tables, alembic's among them, still read."""
+    from tracker.results.db import Database
+
+    Database(f"sqlite:///{db_path}").dispose()
+    con = sqlite3.connect(db_path)
+    con.executemany(
+        "INSERT INTO kernel_release (version, series, moniker, eol, feed, signed) "
+        "VALUES (?, '6.1', 'stable', 0, 'f', 0)",
+        [(f"6.1.{i}",) for i in range(3000)],
+    )
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = con.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name='kernel_release'"
+    ).fetchone()
+    (size,) = con.execute("PRAGMA page_size").fetchone()
+    con.close()
+    data = bytearray(db_path.read_bytes())
+    data[(root - 1) * size : (root - 1) * size + 12] = b"\xff" * 12
+    db_path.write_bytes(bytes(data))
+
+
+def test_corrupt_sqlite_database_is_one_line_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt = Kt(tmp_path, "", capsys)
+    kt.home.mkdir()
+    _rows_then_damage(kt.home / "tracker.db")
+    rc, out, err = kt("releases", "list")
+    assert rc == 3, err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    assert "tracker.db" in err and "malformed" in err
+
+
+def test_doctor_runs_the_sqlite_integrity_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt = Kt(tmp_path, "", capsys)
+    kt.home.mkdir()
+    _rows_then_damage(kt.home / "tracker.db")
+    for extra in ((), ("--full",)):
+        rc, out, _ = kt("doctor", "--no-fsck", "--json", *extra)
+        db = {c["name"]: c for c in json.loads(out)["checks"]}["database"]
+        assert rc == 3 and db["health"] == "fail", db
+        assert "tracker.db: damaged" in db["detail"] and "(kernel_release)" in db["detail"], db
+
+
+def test_sqlite_path_that_is_not_a_database_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notdb = tmp_path / "notes.txt"
+    notdb.write_text("these are my notes, not a database\n" * 200)
+    kt = Kt(tmp_path, "", capsys)
+    rc, out, err = kt("--db", f"sqlite:///{notdb}", "releases", "list")
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    assert "notes.txt" in err and "not a database" in err
+    assert notdb.read_text() == "these are my notes, not a database\n" * 200
+
+
+@pytest.mark.parametrize("url", ["mysql://u@localhost/x", "oracle://u@h/x", "nosuch://x"])
+def test_unsupported_database_scheme_is_one_line_exit_2(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt = Kt(tmp_path, "", capsys)
+    rc, out, err = kt("--db", url, "releases", "list")
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    assert url.split(":")[0] in err and "sqlite" in err and "postgresql" in err
+
+
+def test_home_naming_a_regular_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt = Kt(tmp_path, "", capsys)
+    kt.home.write_text("a file\n")
+    rc, out, err = kt("releases", "list")
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and "internal error" not in err
+    assert str(kt.home) in err and "not a directory" in err
+    assert kt.home.read_text() == "a file\n"
