@@ -414,3 +414,60 @@ def test_home_naming_a_regular_file_is_one_line_exit_2(
     assert len(err.strip().splitlines()) == 1 and "internal error" not in err
     assert str(kt.home) in err and "not a directory" in err
     assert kt.home.read_text() == "a file\n"
+
+
+# -- 16. concurrent syncs of a fresh catalog merge ---------------------------------------------
+def _big_mirror(tmp_path: Path, count: int = 300) -> str:
+    pub = tmp_path / "mirror"
+    folder = pub / "v6.x"
+    folder.mkdir(parents=True)
+    sums = {}
+    for i in range(count):
+        tb = folder / f"linux-6.1.{i}.tar.xz"
+        tb.write_bytes(f"{i}".encode())
+        sums[tb.name] = sha256(tb)
+    (folder / "sha256sums.asc").write_text(sums_asc(sums))
+    return pub.as_uri()
+
+
+def _sync_at_once(config: Path, home: Path, db: str, barrier: object, out: object) -> None:
+    import contextlib
+    import io
+
+    barrier.wait()  # type: ignore[attr-defined]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["--config", str(config), "--home", str(home), "--db", db, "releases", "sync"])
+    out.put((rc, err.getvalue()))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_syncs_of_a_fresh_catalog_merge(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import multiprocessing
+
+    from sqlalchemy import create_engine, text
+
+    db = request.getfixturevalue("pg_url") if backend == "postgresql" else ""
+    db = db or f"sqlite:///{tmp_path / 'tracker.db'}"
+    config = tmp_path / "ktrack.toml"
+    config.write_text(f'[feeds.mirror]\nkind = "mirror"\nurl = "{_big_mirror(tmp_path)}"\n')
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(3), ctx.Queue()
+    procs = [
+        ctx.Process(target=_sync_at_once, args=(config, tmp_path / "home", db, barrier, out))
+        for _ in range(3)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert [rc for rc, _ in results] == [0, 0, 0], results
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT version, COUNT(*) FROM kernel_release GROUP BY version"))
+        counts: dict[str, int] = {str(v): int(n) for v, n in rows.all()}
+    engine.dispose()
+    assert len(counts) == 300 and set(counts.values()) == {1}

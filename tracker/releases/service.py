@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from tracker.config import FeedConfig, Settings
 from tracker.errors import InfraError, UserError
@@ -105,8 +106,7 @@ def sync(
     found: list[Release] = []
     for cfg in feeds:
         found.extend(discover(cfg, store, dl, note))
-    with db.session() as s:
-        added, updated = upsert(s, found)
+    added, updated = _record(db, found)
     return SyncSummary(
         feeds=tuple(f.name for f in feeds),
         found=len(found),
@@ -114,6 +114,26 @@ def sync(
         updated=updated,
         warnings=tuple(warnings),
     )
+
+
+SYNC_ATTEMPTS = 5
+
+
+def _record(db: Database, found: list[Release]) -> tuple[int, int]:
+    """Upsert into the catalog; a sync running at the same time that inserted a release first
+    (a unique-version clash) is merged by trying again over the rows it wrote."""
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        try:
+            with db.session() as s:
+                return upsert(s, found)
+        except IntegrityError:
+            if attempt == SYNC_ATTEMPTS:
+                raise InfraError(
+                    f"the catalog kept changing under {SYNC_ATTEMPTS} attempts to record the "
+                    "releases (other syncs at once?)",
+                    hint="run `ktrack releases sync` again",
+                ) from None
+    raise AssertionError("unreachable")
 
 
 def list_releases(settings: Settings, db: Database) -> list[CatalogEntry]:
