@@ -46,6 +46,10 @@ class FeedConfig:
     url: str
     tags: str = "v*"
     keyring: str | None = None  # gpg keyring for signature checks (kernelorg, mirror)
+    # issue 15: what a tarball needs before it is imported (see VERIFY_MODES), and the hosts
+    # besides the feed's own root that its documents may send ktrack to
+    verify: str = "required"
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,30 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+VERIFY_MODES = ("required", "if-published", "off")
+"""``required``: a tarball is imported only with a published sha256 (from a signed
+``sha256sums.asc`` when a keyring is set) or a good signature; ``if-published``: whatever is
+published must verify, an unpublished tarball is imported with a warning; ``off``: no checks
+beyond a known sha256. Git feeds are ``off`` (git's object ids only; tags are not verified)."""
+
+
+def _feed_trust(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """The ``verify`` and ``allowed_hosts`` keys of a ``[feeds.NAME]`` table (issue 15)."""
+    kind = table["kind"]
+    verify = _want(
+        table.get("verify", "off" if kind == "git" else "required"), str, f"{where}.verify"
+    )
+    if verify not in VERIFY_MODES:
+        raise UserError(f"{where}.verify: {verify!r} is not one of {', '.join(VERIFY_MODES)}")
+    if kind == "git" and verify != "off":
+        raise UserError(f"{where}.verify: a git feed cannot verify signatures; only 'off'")
+    hosts = _want(table.get("allowed_hosts", []), list, f"{where}.allowed_hosts")
+    for host in hosts:
+        if not isinstance(host, str) or not host or "/" in host or host != host.strip():
+            raise UserError(f"{where}.allowed_hosts: not a host name or host:port: {host!r}")
+    return {"verify": verify, "allowed_hosts": tuple(h.lower() for h in hosts)}
+
+
 def _apply_file(values: dict[str, Any], path: Path) -> None:
     data = _read_toml(path)
     base = path.parent.resolve()
@@ -143,14 +171,16 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
             url = str(_resolve(base, url))
         if kind == "mirror" and "://" not in url:
             url = _resolve(base, url).as_uri()
-        unknown = set(table) - {"kind", "url", "tags", "keyring"}
+        unknown = set(table) - {"kind", "url", "tags", "keyring", "verify", "allowed_hosts"}
         if unknown:
             raise UserError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         tags = _want(table.get("tags", "v*"), str, f"{where}.tags")
         keyring = table.get("keyring")
         if keyring is not None:
             keyring = str(_resolve(base, _want(keyring, str, f"{where}.keyring")))
-        merged[name] = FeedConfig(name=name, kind=kind, url=url, tags=tags, keyring=keyring)
+        merged[name] = FeedConfig(
+            name=name, kind=kind, url=url, tags=tags, keyring=keyring, **_feed_trust(table, where)
+        )
     values["feeds"] = merged
     ps = _want(data.get("patchsets", {}), dict, f"{path}: [patchsets]")
     if "paths" in ps:

@@ -17,6 +17,7 @@ from tracker.errors import InfraError, UserError
 from tracker.releases import git, kernelorg, mirror, pgp
 from tracker.releases.release import Release
 from tracker.releases.sync import SyncSummary, upsert
+from tracker.releases.urls import ForeignURL, confine
 from tracker.results.db import Database
 from tracker.results.models import KernelRelease
 from tracker.sources.download import Downloader, file_lock
@@ -77,7 +78,9 @@ def feeds_to_sync(settings: Settings, name: str | None) -> list[FeedConfig]:
 def discover(cfg: FeedConfig, store: ReleaseStore, dl: Downloader, warn: Warn) -> list[Release]:
     """Every release one feed knows (a git feed also fetches its tags into the store)."""
     if cfg.kind == "kernelorg":
-        return kernelorg.discover(dl, cfg.url, cfg.name, warn, keyring=cfg.keyring)
+        return kernelorg.discover(
+            dl, cfg.url, cfg.name, warn, keyring=cfg.keyring, allowed_hosts=cfg.allowed_hosts
+        )
     if cfg.kind == "mirror":
         return mirror.discover(dl, cfg.url, cfg.name, warn, keyring=cfg.keyring)
     if cfg.kind == "git":
@@ -251,32 +254,81 @@ def _ensure(
             f"release {kv} has no source tarball in feed {row.feed!r}",
             hint="linux-next snapshots are only available from a git feed",
         )
+    if cfg is None:
+        raise ForeignURL(
+            f"release {kv}: its feed {row.feed!r} is no longer configured; "
+            "its URLs cannot be checked",
+            hint=f"configure [feeds.{row.feed}] again, or sync from another feed",
+        )
+    source, pgp_url = _confined_urls(cfg, row.source_url, row.pgp_url, kv)
+    _check_verifiable(cfg, kv, source, row.sha256, pgp_url, warn)
     dl = downloader or Downloader()
-    dest = settings.downloads / tarball_name(row.source_url)
-    if row.sha256 is None:
-        warn(f"{kv}: no published sha256 for {row.source_url}; the download is not verified")
+    dest = settings.downloads / tarball_name(source)
 
     def step(phase: str) -> Callable[[int, int | None], None] | None:
         if progress is None:
             return None
         return lambda done, total: progress(str(kv), phase, done, total)
 
-    dl.download(row.source_url, dest, sha256=row.sha256, progress=step("download"))
-    keyring = cfg.keyring if cfg is not None else None
-    if keyring and row.pgp_url:
-        sig = dest.with_name(tarball_name(row.pgp_url))
-        dl.download(row.pgp_url, sig)
+    dl.download(source, dest, sha256=row.sha256, progress=step("download"))
+    keyring = cfg.keyring if cfg is not None and cfg.verify != "off" else None
+    if keyring and pgp_url:
+        sig = dest.with_name(tarball_name(pgp_url))
+        dl.download(pgp_url, sig)
         try:
             pgp.verify_tarball(dest, sig, keyring)
         except InfraError:
             dest.unlink(missing_ok=True)
             raise
     elif keyring and row.signed:
+        dest.unlink(missing_ok=True)
         raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
     store.import_tarball(str(kv), dest, progress=step("import"), force=force)
     _set_store_ref(db, kv, kv.tag)
     if not keep_download:  # the store holds every byte of it now
         dest.unlink(missing_ok=True)
-        if row.pgp_url:
-            dest.with_name(tarball_name(row.pgp_url)).unlink(missing_ok=True)
+        if pgp_url:
+            dest.with_name(tarball_name(pgp_url)).unlink(missing_ok=True)
     return kv.tag
+
+
+def _confined_urls(
+    cfg: FeedConfig, source: str, pgp_url: str | None, kv: KernelVersion
+) -> tuple[str, str | None]:
+    """The catalog's URLs for a release, each confined to its feed's root (issue 15): a row
+    written by an older ktrack or another tool is checked again before anything is fetched."""
+    root = kernelorg.tarball_root(cfg.url) if cfg.kind == "kernelorg" else cfg.url
+    where = f"release {kv} (feed {cfg.name})"
+    source = confine(source, root, cfg.allowed_hosts, what=where)
+    if pgp_url is not None:
+        pgp_url = confine(pgp_url, root, cfg.allowed_hosts, what=where)
+    return source, pgp_url
+
+
+def _check_verifiable(
+    cfg: FeedConfig,
+    kv: KernelVersion,
+    source: str,
+    sha256: str | None,
+    pgp_url: str | None,
+    warn: Warn,
+) -> None:
+    """Refuse (InfraError) a tarball the feed's ``verify`` mode requires and nothing can verify.
+
+    A published sha256 (signed when the feed has a keyring: the sync checked that) verifies it;
+    so does a signature when a keyring is set. Conflicting sums publish none (the sync warned).
+    """
+    if cfg.verify == "off":
+        return
+    if sha256 is not None or (cfg.keyring and pgp_url):
+        return
+    what = "no sha256 in a signed sha256sums.asc" if cfg.keyring else "no published sha256"
+    if cfg.keyring:
+        what += " and no signature"
+    if cfg.verify == "required" or cfg.keyring:
+        raise InfraError(
+            f"release {kv}: {what} for {source}; refused (feed {cfg.name} verifies tarballs)",
+            hint=f"publish sha256sums.asc beside it, or set [feeds.{cfg.name}] "
+            'verify = "if-published" to accept unverified tarballs',
+        )
+    warn(f"{kv}: {what} for {source}; imported unverified (verify = if-published)")
