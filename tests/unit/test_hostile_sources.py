@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest_releases import git, make_tarball, sha256, sums_asc, tree_files
+from conftest_releases import build_site, git, make_tarball, serve, sha256, sums_asc, tree_files
 
 from tracker.cli import main
 from tracker.errors import InfraError
@@ -471,3 +471,192 @@ def test_concurrent_syncs_of_a_fresh_catalog_merge(
         counts: dict[str, int] = {str(v): int(n) for v, n in rows.all()}
     engine.dispose()
     assert len(counts) == 300 and set(counts.values()) == {1}
+
+
+# -- 3. a feed's documents may only send ktrack under its own root ----------------------------
+FOREIGN = {
+    "file-url": "file:///etc/hostname",
+    "other-folder": "{url}elsewhere/linux-6.1.99.tar.xz",
+    "dotdot": "https://cdn.kernel.org/pub/../../elsewhere/linux-6.1.99.tar.xz",
+    "encoded-dotdot": "https://cdn.kernel.org/pub/%2e%2e/%2E%2E/elsewhere/linux-6.1.99.tar.xz",
+    "double-slash-dotdot": "https://cdn.kernel.org/pub//..//../elsewhere/linux-6.1.99.tar.xz",
+    "other-host": "http://127.0.0.2:9/pub2/linux-6.1.99.tar.xz",
+}
+
+
+def _site_with_source(tmp_path: Path, source: str) -> Path:
+    site = build_site(tmp_path / "site", ["6.1"], current=["6.1"])
+    other = site / "elsewhere"
+    other.mkdir()
+    make_tarball(other / "linux-6.1.99.tar.xz", {"EVIL": b"not linux\n"}, top="linux-6.1.99")
+    doc = json.loads((site / "releases.json").read_text())
+    doc["releases"].append(
+        {"version": "6.1.99", "moniker": "stable", "source": source, "pgp": None}
+    )
+    (site / "releases.json").write_text(json.dumps(doc))
+    return site
+
+
+@pytest.mark.parametrize("case", sorted(FOREIGN))
+def test_foreign_url_in_releases_json_is_refused(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(tmp_path / "site") as (url, faults):
+        _site_with_source(tmp_path, FOREIGN[case].format(url=url))
+        kt = Kt(tmp_path, f'[feeds.k]\nkind = "kernelorg"\nurl = "{url}"\nverify = "off"\n', capsys)
+        rc, out, err = kt("-v", "releases", "sync")
+        assert rc == 0 and "refused URL" in err and "warnings" in out
+        rows = {
+            r["version"]: r for r in json.loads(kt("releases", "list", "--json")[1])["releases"]
+        }
+        assert rows["6.1.99"]["source"] is None
+        rc, _, err = kt("fetch", "6.1.99")
+        assert rc == 2 and "no source tarball" in err
+        assert not kt.store.has("6.1.99")
+        assert not [p for p, _ in faults.requests if "elsewhere" in p or "6.1.99" in p]
+    cache = tmp_path / "home"
+    assert not [p for p in cache.rglob("*") if p.name in ("hostname", "linux-6.1.99.tar.xz")]
+
+
+def test_foreign_url_already_in_the_catalog_is_refused_before_any_fetch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A row an older ktrack wrote (or another tool) is confined again at fetch time."""
+    with serve(tmp_path / "site") as (url, faults):
+        _site_with_source(tmp_path, "https://cdn.kernel.org/pub/linux/kernel/v6.x/x.tar.xz")
+        kt = Kt(tmp_path, f'[feeds.k]\nkind = "kernelorg"\nurl = "{url}"\nverify = "off"\n', capsys)
+        assert kt("releases", "sync")[0] == 0
+        con = sqlite3.connect(kt.home / "tracker.db")
+        con.execute(
+            "UPDATE kernel_release SET source_url = ? WHERE version = '6.1.99'",
+            (f"{url}elsewhere/linux-6.1.99.tar.xz",),
+        )
+        con.commit()
+        con.close()
+        rc, _, err = kt("fetch", "6.1.99")
+        assert rc == 3 and "refused URL outside the feed's root" in err
+        assert len(err.strip().splitlines()) == 1
+        assert not [p for p, _ in faults.requests if "elsewhere" in p]
+
+
+def test_allowed_hosts_lets_a_feed_name_another_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror = tmp_path / "other"
+    (mirror / "pub2").mkdir(parents=True)
+    tb = make_tarball(mirror / "pub2/linux-6.1.99.tar.xz", tree_files("6.1.99"), top="linux-6.1.99")
+    with serve(tmp_path / "site") as (url, _), serve(mirror) as (other, _):
+        _site_with_source(tmp_path, f"{other}pub2/linux-6.1.99.tar.xz")
+        host = other.split("/")[2]
+        kt = Kt(
+            tmp_path,
+            f'[feeds.k]\nkind = "kernelorg"\nurl = "{url}"\nverify = "off"\n'
+            f'allowed_hosts = ["{host}"]\n',
+            capsys,
+        )
+        rc, out, err = kt("-v", "releases", "sync")
+        assert rc == 0 and "refused" not in err
+        assert kt("fetch", "6.1.99")[0] == 0
+        assert kt.store.tree("6.1.99").read("Makefile") == b"VERSION = 6.1.99\n"
+    assert tb.exists()
+
+
+def test_url_confinement_normalises_before_checking() -> None:
+    from tracker.releases.urls import ForeignURL, confine
+
+    root = "http://mirror.test/pub/"
+    assert confine("http://MIRROR.test/pub//v6.x/./a.tar.xz", root) == (
+        "http://mirror.test/pub/v6.x/a.tar.xz"
+    )
+    assert confine("http://mirror.test/pub/v6.x/a%20b.tar.xz", root).endswith("a%20b.tar.xz")
+    for bad in (
+        "http://mirror.test/pub/../etc/passwd",
+        "http://mirror.test/pub/%2e%2e/etc/passwd",
+        "http://mirror.test/pub/v6.x/%2E%2E%2F%2E%2E%2Fetc",
+        "http://mirror.test/public/a.tar.xz",
+        "http://mirror.test/pubx/a.tar.xz",
+        "https://mirror.test/pub/a.tar.xz",
+        "http://evil@other.test/pub/a.tar.xz",
+        "http://mirror.test:8080/pub/a.tar.xz",
+        "file:///pub/a.tar.xz",
+        "http://mirror.test/pub/a\\..\\..\\x",
+    ):
+        with pytest.raises(ForeignURL):
+            confine(bad, root)
+    assert confine("https://cdn.test/x/a.tar.xz", root, ("cdn.test",))
+    with pytest.raises(ForeignURL):
+        confine("file:///x/a.tar.xz", root, ("cdn.test",))
+
+
+# -- 4. verification fails closed ---------------------------------------------------------------
+def _mirror(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str = "") -> tuple[Kt, Path]:
+    """A file:// mirror holding linux-6.1.tar.xz and no sha256sums.asc (tests add what they need)."""
+    pub = tmp_path / "pub"
+    folder = pub / "v6.x"
+    folder.mkdir(parents=True)
+    make_tarball(folder / "linux-6.1.tar.xz", tree_files("6.1"), top="linux-6.1")
+    config = f'[feeds.m]\nkind = "mirror"\nurl = "{pub.as_uri()}"\n{extra}'
+    return Kt(tmp_path, config, capsys), folder
+
+
+def test_conflicting_sums_for_one_tarball_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt, folder = _mirror(tmp_path, capsys)
+    tb = folder / "linux-6.1.tar.xz"
+    body = f"{sha256(tb)}  {tb.name}\n{'0' * 64}  {tb.name}\n"
+    (folder / "sha256sums.asc").write_text(sums_asc({}).replace("\n\n", "\n\n" + body, 1))
+    for mode in ("", 'verify = "if-published"\n'):
+        kt.config.write_text(kt.config.read_text().split("verify")[0] + mode)
+        rc, _, err = kt("releases", "sync")
+        assert rc == 0
+        rc, _, err = kt("fetch", "6.1")
+        assert rc == 3, (mode, err)
+        assert "linux-6.1.tar.xz" in err and len(err.strip().splitlines()) == 1
+        assert not kt.store.has("6.1")
+
+
+def test_keyring_without_sums_or_signature_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "keyring.gpg").write_bytes(b"")
+    kt, folder = _mirror(tmp_path, capsys, 'keyring = "keyring.gpg"\n')
+    assert kt("releases", "sync")[0] == 0
+    rc, _, err = kt("fetch", "6.1")
+    assert rc == 3 and "no signature" in err, err
+    assert not kt.store.has("6.1")
+    assert not list((tmp_path / "home").rglob("linux-6.1.tar.xz"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "rc"), [("", 3), ("required", 3), ("if-published", 0), ("off", 0)]
+)
+def test_verify_modes_for_a_tarball_without_published_sums(
+    mode: str, rc: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt, _ = _mirror(tmp_path, capsys, f'verify = "{mode}"\n' if mode else "")
+    assert kt("releases", "sync")[0] == 0
+    got, _, err = kt("fetch", "6.1")
+    assert got == rc, err
+    assert kt.store.has("6.1") is (rc == 0)
+    if mode == "if-published":
+        assert "imported unverified" in err
+    if rc == 3:
+        assert "no published sha256" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("feed", "words"),
+    [
+        ('kind = "mirror"\nurl = "/srv"\nverify = "maybe"\n', "verify: 'maybe' is not one of"),
+        ('kind = "git"\nurl = "/srv"\nverify = "required"\n', "git feed cannot verify"),
+        ('kind = "mirror"\nurl = "/srv"\nallowed_hosts = "x"\n', "allowed_hosts: expected list"),
+        ('kind = "mirror"\nurl = "/srv"\nallowed_hosts = ["a/b"]\n', "not a host name"),
+    ],
+)
+def test_verify_and_allowed_hosts_settings_are_validated(
+    feed: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kt = Kt(tmp_path, f"[feeds.f]\n{feed}", capsys)
+    rc, _, err = kt("releases", "list")
+    assert rc == 2 and words in err and "feeds.f" in err, err

@@ -7,20 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from tracker.config import FeedConfig, Settings
 from tracker.errors import InfraError, UserError
-from tracker.releases import git, kernelorg, mirror, pgp
+from tracker.releases import git, kernelorg, mirror, pgp, sha256sums
 from tracker.releases.release import Release
 from tracker.releases.sync import SyncSummary, upsert
 from tracker.releases.urls import ForeignURL, confine
 from tracker.results.db import Database
 from tracker.results.models import KernelRelease
-from tracker.sources.download import Downloader, file_lock
+from tracker.sources.download import Downloader, NotFound, file_lock
 from tracker.sources.store import ReleaseStore
 from tracker.versions import KernelVersion
 
@@ -137,6 +137,21 @@ def _record(db: Database, found: list[Release]) -> tuple[int, int]:
                     hint="run `ktrack releases sync` again",
                 ) from None
     raise AssertionError("unreachable")
+
+
+def _refuse_conflicting_sums(kv: KernelVersion, source: str, dl: Downloader) -> None:
+    sums_url = urljoin(source, sha256sums.SUMS)
+    try:
+        text = dl.get_bytes(sums_url).decode("utf-8", "replace")
+    except (NotFound, InfraError):
+        return  # nothing published there
+    _, conflicting = sha256sums.parse_checked(text)
+    name = tarball_name(source)
+    if name in conflicting:
+        raise InfraError(
+            f"release {kv}: {sums_url} lists {name} twice with different sums; refused",
+            hint="the mirror is inconsistent or tampered with: fetch from another one",
+        )
 
 
 def list_releases(settings: Settings, db: Database) -> list[CatalogEntry]:
@@ -261,8 +276,8 @@ def _ensure(
             hint=f"configure [feeds.{row.feed}] again, or sync from another feed",
         )
     source, pgp_url = _confined_urls(cfg, row.source_url, row.pgp_url, kv)
-    _check_verifiable(cfg, kv, source, row.sha256, pgp_url, warn)
     dl = downloader or Downloader()
+    _check_verifiable(cfg, kv, source, row.sha256, pgp_url, warn, dl)
     dest = settings.downloads / tarball_name(source)
 
     def step(phase: str) -> Callable[[int, int | None], None] | None:
@@ -312,16 +327,19 @@ def _check_verifiable(
     sha256: str | None,
     pgp_url: str | None,
     warn: Warn,
+    dl: Downloader,
 ) -> None:
     """Refuse (InfraError) a tarball the feed's ``verify`` mode requires and nothing can verify.
 
     A published sha256 (signed when the feed has a keyring: the sync checked that) verifies it;
-    so does a signature when a keyring is set. Conflicting sums publish none (the sync warned).
+    so does a signature when a keyring is set. Conflicting sums publish none: refused in every
+    mode but ``off`` (the folder's sums are read again to tell them from no sums at all).
     """
     if cfg.verify == "off":
         return
     if sha256 is not None or (cfg.keyring and pgp_url):
         return
+    _refuse_conflicting_sums(kv, source, dl)
     what = "no sha256 in a signed sha256sums.asc" if cfg.keyring else "no published sha256"
     if cfg.keyring:
         what += " and no signature"
