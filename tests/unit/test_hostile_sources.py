@@ -181,8 +181,10 @@ def _corrupt_packed(store: ReleaseStore, path: str) -> None:
     pack.write_bytes(bytes(data))
 
 
-def _loosen_and_corrupt(store: ReleaseStore, path: str) -> None:
-    """Every object made loose (as an old store or a fetch leaves them), then one damaged."""
+def _loosen_and_corrupt(store: ReleaseStore, path: str, *, header: bool = False) -> None:
+    """Every object made loose (as an old store or a fetch leaves them), then one damaged: in
+    its middle (git dies reading it), or at its start (git answers "missing", as for a path
+    the release does not have: the case that became `missing-file`)."""
     oid = git(store.path, "rev-parse", f"v6.1:{path}").strip()
     packs = store.path / "objects" / "pack"
     for pack in packs.glob("*.pack"):
@@ -197,17 +199,27 @@ def _loosen_and_corrupt(store: ReleaseStore, path: str) -> None:
         moved.unlink()
     loose = store.path / "objects" / oid[:2] / oid[2:]
     data = bytearray(loose.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    if header:
+        data[2:8] = b"\xff" * 6
+    else:
+        data[len(data) // 2] ^= 0xFF
     loose.chmod(0o644)
     loose.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("where", ["packed", "loose"])
+DAMAGE = {
+    "packed": _corrupt_packed,
+    "loose": _loosen_and_corrupt,
+    "loose-header": lambda store, path: _loosen_and_corrupt(store, path, header=True),
+}
+
+
+@pytest.mark.parametrize("where", sorted(DAMAGE))
 def test_corrupt_store_object_is_an_infra_error_not_missing_file(
     where: str, store: ReleaseStore, tmp_path: Path
 ) -> None:
     store.import_tarball("6.1", _tar(tmp_path, []))
-    (_corrupt_packed if where == "packed" else _loosen_and_corrupt)(store, "fs/proc/base.c")
+    DAMAGE[where](store, "fs/proc/base.c")
     with store.tree("6.1") as t:
         with pytest.raises(InfraError, match=r"fs/proc/base\.c|cat-file") as info:
             t.read("fs/proc/base.c")
@@ -241,7 +253,9 @@ def _patchset(tmp_path: Path) -> Path:
     return tmp_path / "patches"
 
 
-def _damaged_kt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Kt:
+def _damaged_kt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str = "loose-header"
+) -> Kt:
     kt = Kt(
         tmp_path,
         f'[feeds.mirror]\nkind = "mirror"\nurl = "{_site(tmp_path)}"\n\n'
@@ -251,24 +265,26 @@ def _damaged_kt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Kt:
     assert kt("releases", "sync")[0] == 0
     assert kt("fetch", "6.1")[0] == 0
     assert kt("check", "demo", "6.1")[0] == 0
-    _corrupt_packed(kt.store, "fs/proc/base.c")
+    DAMAGE[where](kt.store, "fs/proc/base.c")
     return kt
 
 
+@pytest.mark.parametrize("where", sorted(DAMAGE))
 def test_check_on_a_damaged_store_exits_3_with_no_verdict(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    kt = _damaged_kt(tmp_path, capsys)
+    kt = _damaged_kt(tmp_path, capsys, where)
     rc, out, err = kt("check", "demo", "6.1", "--json")
     assert rc == 3, (out, err)
     assert out == "" and "missing-file" not in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("where", sorted(DAMAGE))
 def test_doctor_full_names_the_damaged_release_and_fetch_force_repairs_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    kt = _damaged_kt(tmp_path, capsys)
+    kt = _damaged_kt(tmp_path, capsys, where)
     rc, out, _ = kt("doctor", "--json")
     doc = {c["name"]: c for c in json.loads(out)["checks"]}
     assert "objects not read" in doc["release store"]["detail"]  # the fast default says so
