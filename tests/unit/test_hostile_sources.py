@@ -676,3 +676,43 @@ def test_verify_and_allowed_hosts_settings_are_validated(
     kt = Kt(tmp_path, f"[feeds.f]\n{feed}", capsys)
     rc, _, err = kt("releases", "list")
     assert rc == 2 and words in err and "feeds.f" in err, err
+
+
+def test_redirect_out_of_the_feed_root_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The site answers the tarball's in-root URL with a redirect to another host."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    other_hits: list[str] = []
+    site = build_site(tmp_path / "site", ["6.1"], current=["6.1"])
+    with serve(tmp_path / "elsewhere") as (other, other_faults):
+
+        class Redirect(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(302)
+                self.send_header("Location", f"{other}linux-6.1.tar.xz")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        with serve(site) as (url, _):
+            kt = Kt(tmp_path, f'[feeds.k]\nkind = "kernelorg"\nurl = "{url}"\n', capsys)
+            assert kt("releases", "sync")[0] == 0
+        # the same site, now redirecting every request elsewhere
+        host, port = url.split("/")[2].split(":")
+        server = ThreadingHTTPServer((host, int(port)), Redirect)
+        t = threading.Thread(target=server.serve_forever, daemon=True)
+        t.start()
+        try:
+            rc, _, err = kt("fetch", "6.1")
+        finally:
+            server.shutdown()
+            server.server_close()
+        other_hits = [p for p, _ in other_faults.requests]
+    assert rc == 3 and "redirect" in err and "refused URL outside the feed's root" in err, err
+    assert other_hits == []
+    assert not kt.store.has("6.1")

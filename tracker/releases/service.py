@@ -108,7 +108,8 @@ def sync(
     feeds = feeds_to_sync(settings, feed)
     found: list[Release] = []
     for cfg in feeds:
-        found.extend(discover(cfg, store, dl, note))
+        with dl.guarded(_guard(cfg, cfg.url)):
+            found.extend(discover(cfg, store, dl, note))
     added, updated = _record(db, found)
     return SyncSummary(
         feeds=tuple(f.name for f in feeds),
@@ -277,34 +278,45 @@ def _ensure(
         )
     source, pgp_url = _confined_urls(cfg, row.source_url, row.pgp_url, kv)
     dl = downloader or Downloader()
-    _check_verifiable(cfg, kv, source, row.sha256, pgp_url, warn, dl)
-    dest = settings.downloads / tarball_name(source)
+    with dl.guarded(_guard(cfg, _feed_root(cfg))):  # redirects stay confined too
+        _check_verifiable(cfg, kv, source, row.sha256, pgp_url, warn, dl)
+        dest = settings.downloads / tarball_name(source)
 
-    def step(phase: str) -> Callable[[int, int | None], None] | None:
-        if progress is None:
-            return None
-        return lambda done, total: progress(str(kv), phase, done, total)
+        def step(phase: str) -> Callable[[int, int | None], None] | None:
+            if progress is None:
+                return None
+            return lambda done, total: progress(str(kv), phase, done, total)
 
-    dl.download(source, dest, sha256=row.sha256, progress=step("download"))
-    keyring = cfg.keyring if cfg is not None and cfg.verify != "off" else None
-    if keyring and pgp_url:
-        sig = dest.with_name(tarball_name(pgp_url))
-        dl.download(pgp_url, sig)
-        try:
-            pgp.verify_tarball(dest, sig, keyring)
-        except InfraError:
+        dl.download(source, dest, sha256=row.sha256, progress=step("download"))
+        keyring = cfg.keyring if cfg.verify != "off" else None
+        if keyring and pgp_url:
+            sig = dest.with_name(tarball_name(pgp_url))
+            dl.download(pgp_url, sig)
+            try:
+                pgp.verify_tarball(dest, sig, keyring)
+            except InfraError:
+                dest.unlink(missing_ok=True)
+                raise
+        elif keyring and row.signed:
             dest.unlink(missing_ok=True)
-            raise
-    elif keyring and row.signed:
-        dest.unlink(missing_ok=True)
-        raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
-    store.import_tarball(str(kv), dest, progress=step("import"), force=force)
-    _set_store_ref(db, kv, kv.tag)
-    if not keep_download:  # the store holds every byte of it now
-        dest.unlink(missing_ok=True)
-        if pgp_url:
-            dest.with_name(tarball_name(pgp_url)).unlink(missing_ok=True)
-    return kv.tag
+            raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
+        store.import_tarball(str(kv), dest, progress=step("import"), force=force)
+        _set_store_ref(db, kv, kv.tag)
+        if not keep_download:  # the store holds every byte of it now
+            dest.unlink(missing_ok=True)
+            if pgp_url:
+                dest.with_name(tarball_name(pgp_url)).unlink(missing_ok=True)
+        return kv.tag
+
+
+def _feed_root(cfg: FeedConfig) -> str:
+    """Where a feed's tarballs and signatures may be: its root (``pub/`` of a kernel.org site)."""
+    return kernelorg.tarball_root(cfg.url) if cfg.kind == "kernelorg" else cfg.url
+
+
+def _guard(cfg: FeedConfig, root: str) -> Callable[[str], object]:
+    """The check every redirect of a feed's requests passes (ForeignURL when it leaves)."""
+    return lambda url: confine(url, root, cfg.allowed_hosts, what=f"feed {cfg.name}: redirect")
 
 
 def _confined_urls(
@@ -312,7 +324,7 @@ def _confined_urls(
 ) -> tuple[str, str | None]:
     """The catalog's URLs for a release, each confined to its feed's root (issue 15): a row
     written by an older ktrack or another tool is checked again before anything is fetched."""
-    root = kernelorg.tarball_root(cfg.url) if cfg.kind == "kernelorg" else cfg.url
+    root = _feed_root(cfg)
     where = f"release {kv} (feed {cfg.name})"
     source = confine(source, root, cfg.allowed_hosts, what=where)
     if pgp_url is not None:
