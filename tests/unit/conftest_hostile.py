@@ -1,5 +1,5 @@
-"""Shared pieces of the hostile-input suites (issue 15): a ``ktrack`` runner with a private
-home, the release-store fixture, and tarballs with extra (hostile) members."""
+"""Shared pieces of the hostile-input suites (issue 15): the release-store fixture, tarballs
+with extra (hostile) members, and ``Kt`` (from conftest_releases) to run ``ktrack``."""
 
 from __future__ import annotations
 
@@ -7,30 +7,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest_releases import make_tarball, tree_files
+from conftest_releases import Kt, make_tarball, tree_files
 
-from tracker.cli import main
 from tracker.sources.store import ReleaseStore
 
-
-class Kt:
-    """``ktrack`` in-process with a private home and config; returns (rc, stdout, stderr)."""
-
-    def __init__(self, tmp_path: Path, config: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home = tmp_path / "home"
-        self.config = tmp_path / "ktrack.toml"
-        self.config.write_text(config)
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--config", str(self.config), "--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    @property
-    def store(self) -> ReleaseStore:
-        return ReleaseStore(self.home / "store.git")
+__all__ = ["Kt", "member", "store", "tarball_with"]
 
 
 @pytest.fixture

@@ -40,24 +40,25 @@ def _rows_then_damage(db_path: Path) -> None:
     db_path.write_bytes(bytes(data))
 
 
-def test_corrupt_sqlite_database_is_one_line_exit_3(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def damaged_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Kt:
+    """``ktrack`` whose default database (home/tracker.db) is damaged."""
     kt = Kt(tmp_path, "", capsys)
     kt.home.mkdir()
     _rows_then_damage(kt.home / "tracker.db")
+    return kt
+
+
+def test_corrupt_sqlite_database_is_one_line_exit_3(damaged_db: Kt) -> None:
+    kt = damaged_db
     rc, out, err = kt("releases", "list")
     assert rc == 3, err
     assert len(err.strip().splitlines()) == 1 and "internal error" not in err
     assert "tracker.db" in err and "malformed" in err
 
 
-def test_doctor_runs_the_sqlite_integrity_check(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    kt = Kt(tmp_path, "", capsys)
-    kt.home.mkdir()
-    _rows_then_damage(kt.home / "tracker.db")
+def test_doctor_runs_the_sqlite_integrity_check(damaged_db: Kt) -> None:
+    kt = damaged_db
     for extra in ((), ("--full",)):
         rc, out, _ = kt("doctor", "--no-fsck", "--json", *extra)
         db = {c["name"]: c for c in json.loads(out)["checks"]}["database"]
