@@ -206,3 +206,29 @@ def test_run_on_a_damaged_store_records_error_not_fail(
     )
     (cell,) = json.loads(kt("matrix", "--json")[1])["cells"]
     assert cell["status"] == "pass", (cell, err)  # the error was not reused as a result
+
+
+def test_fetch_force_repairs_a_release_of_a_git_feed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "master")
+    for name, data in tree_files("6.1").items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes(data)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Linux 6.1")
+    git(repo, "tag", "v6.1")
+    kt = Kt(tmp_path, f'[feeds.stable]\nkind = "git"\nurl = "{repo}"\ntags = "v6.*"\n', capsys)
+    assert kt("releases", "sync")[0] == 0
+    _loosen_and_corrupt(kt.store, "fs/proc/base.c", header=True)
+    with pytest.raises(InfraError), kt.store.tree("6.1") as t:
+        t.read("fs/proc/base.c")
+    rc, _, err = kt("fetch", "--force", "6.1")
+    assert rc == 0, err
+    rc, out, _ = kt("doctor", "--full", "--json")
+    check = {c["name"]: c for c in json.loads(out)["checks"]}["release store"]
+    assert check["health"] == "ok", check
+    with kt.store.tree("6.1") as t:
+        assert t.read("fs/proc/base.c") == tree_files("6.1")["fs/proc/base.c"]

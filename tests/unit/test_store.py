@@ -42,6 +42,10 @@ def test_command_lines_are_exact(tmp_path: Path) -> None:
     assert fetch_argv(g, "/srv/linux") == [
         "git", f"--git-dir={g}", "fetch", "--quiet", "--no-tags", "--stdin", "/srv/linux",
     ]  # fmt: skip
+    assert fetch_argv(g, "/srv/linux", refetch=True) == [
+        "git", f"--git-dir={g}", "-c", "fetch.unpackLimit=1",
+        "fetch", "--quiet", "--no-tags", "--refetch", "--stdin", "/srv/linux",
+    ]  # fmt: skip
     assert materialize_argvs(g, tmp_path / "w", "abc") == [
         ["git", f"--git-dir={g}", f"--work-tree={tmp_path / 'w'}", "-c", "core.autocrlf=false", "read-tree", "abc"],
         ["git", f"--git-dir={g}", f"--work-tree={tmp_path / 'w'}", "-c", "core.autocrlf=false", "checkout-index", "--all"],

@@ -145,3 +145,20 @@ def salvage_pack(git_dir: Path, idx: Path, report: str, timeout: float = 6 * 360
             raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def set_aside_damaged_loose(git_dir: Path, timeout: float = 6 * 3600) -> list[str]:
+    """Move loose objects ``git fsck --full`` finds damaged into ``tmp/damaged/`` (a refetch
+    cannot write an object the store claims to have: git compares with the damaged copy)."""
+    res = proc.run(fsck_argv(git_dir), cwd=git_dir, timeout=timeout)
+    if res.ok:
+        return []
+    moved = []
+    aside = git_dir / "tmp" / "damaged"
+    for oid in sorted(set(_OID.findall(res.stderr + res.stdout))):
+        loose = git_dir / "objects" / oid[:2] / oid[2:]
+        if loose.is_file():
+            aside.mkdir(parents=True, exist_ok=True)
+            os.replace(loose, aside / oid)
+            moved.append(oid)
+    return moved

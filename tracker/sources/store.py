@@ -39,7 +39,7 @@ from tracker.sources.fastimport import (
     fast_import_argv,
     open_tar_stream,
 )
-from tracker.sources.integrity import escaping_links, salvage_pack
+from tracker.sources.integrity import escaping_links, salvage_pack, set_aside_damaged_loose
 from tracker.sources.tree import safe_relpath
 from tracker.versions import KernelVersion
 
@@ -92,8 +92,17 @@ def ls_remote_argv(url: str) -> list[str]:
     return ["git", "ls-remote", "--tags", "--refs", url]
 
 
-def fetch_argv(git_dir: Path, url: str) -> list[str]:
-    """Fetch the refspecs given on stdin (one per line) from ``url``, with history, no other tags."""
+def fetch_argv(git_dir: Path, url: str, *, refetch: bool = False) -> list[str]:
+    """Fetch the refspecs given on stdin (one per line) from ``url``, with history, no other tags.
+
+    ``refetch`` (a repair) fetches every object again, always into a pack: unpacked, objects
+    the store "has" (damaged copies among them) would be skipped.
+    """
+    if refetch:
+        return [
+            "git", f"--git-dir={git_dir}", "-c", "fetch.unpackLimit=1",
+            "fetch", "--quiet", "--no-tags", "--refetch", "--stdin", url,
+        ]  # fmt: skip
     return ["git", f"--git-dir={git_dir}", "fetch", "--quiet", "--no-tags", "--stdin", url]
 
 
@@ -143,6 +152,7 @@ class TreeView:
         self._out: IO[bytes] | None = None  # the big-buffered reader of the process's stdout
         self._lock = threading.Lock()
         self._trees: dict[str, dict[str, int] | None] = {}
+        self._by_id: dict[str, dict[str, tuple[int, str]]] = {}  # trees read by _check_absent
 
     # -- the cat-file process -------------------------------------------------------------
     def _start(self) -> Popen[bytes]:
@@ -213,6 +223,8 @@ class TreeView:
         )
 
     def _entries(self, spec: str, what: str) -> dict[str, tuple[int, str]]:
+        if spec in self._by_id:
+            return self._by_id[spec]
         ans = self._objects([spec])[0]
         if ans is None or ans[0] != "tree":
             raise self._unreadable(what)
@@ -224,6 +236,7 @@ class TreeView:
             name = data[sp + 1 : nul].decode("utf-8", "surrogateescape")
             out[name] = (int(data[i:sp], 8), data[nul + 1 : nul + 21].hex())
             i = nul + 21
+        self._by_id[spec] = out
         return out
 
     def _check_absent(self, rel: str) -> None:
@@ -710,13 +723,16 @@ class ReleaseStore:
             return []
         refspecs = "".join(f"+refs/tags/{r}:refs/tags/{t}\n" for t, r in local.items())
         with self._locked():
-            argv = fetch_argv(self.path, _check_url(url))
+            if force:
+                set_aside_damaged_loose(self.path)
             res = proc.run(
-                [*argv[:-1], "--refetch", argv[-1]] if force else argv,
+                fetch_argv(self.path, _check_url(url), refetch=force),
                 cwd=self.path,
                 timeout=6 * 3600,
                 input=refspecs.encode(),
             )
+            if res.ok and force:
+                self._repair()
             if res.ok and self.pack_count() > self.max_packs:
                 self._repack()
             if res.ok:
