@@ -212,6 +212,20 @@ def _find_command(argv: list[str]) -> str | None:
     return None
 
 
+def _database_error(exc: Exception, ctx: Context) -> KtrackError | None:
+    """A database failure that escaped a session (damaged file, lost server): one line."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tracker.results.db import database_error, is_damage
+
+    if not isinstance(exc, SQLAlchemyError) or not is_damage(exc):
+        return None
+    settings = ctx.__dict__.get("settings")
+    return database_error(exc, settings.db_url if settings is not None else "(the database)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("KTRACK_DEBUG") == "1"
@@ -224,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         ctx = Context(args)
         ctx.debug(f"$ ktrack {shlex.join(argv)}")
-        rc: int = args._module.main(args, ctx)
+        try:
+            rc: int = args._module.main(args, ctx)
+        except Exception as exc:
+            mapped = _database_error(exc, ctx)
+            if mapped is None:
+                raise
+            raise mapped from exc
         return rc
     except KtrackError as exc:
         from rich.console import Console

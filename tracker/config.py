@@ -71,8 +71,8 @@ class FeedTable(Table):
     url: Text
     tags: Text = "v*"
     keyring: Text | None = None
-    verify: Literal["required", "if-published", "off"] | None = None
-    hosts: Annotated[tuple[Text, ...], AS_TUPLE] = ()
+    verify: Literal["required", "if-published", "off"] | None = None  # None: the kind's default
+    allowed_hosts: Annotated[tuple[Text, ...], AS_TUPLE] = ()
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,10 @@ class FeedConfig:
     url: str
     tags: str = "v*"
     keyring: str | None = None  # gpg keyring for signature checks (kernelorg, mirror)
-    verify: str | None = None  # required | if-published | off; None: the kind's default
-    hosts: tuple[str, ...] = ()  # hosts besides the feed's own that its URLs may name
+    # issue 15: what a tarball needs before it is imported (see VERIFY_MODES), and the hosts
+    # besides the feed's own root that its documents may send ktrack to
+    verify: str = "required"
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def setting(key: str, default: Any, schema: Any) -> Any:
@@ -168,6 +170,25 @@ SettingsFile = create_model(  # type: ignore[call-overload]
 )
 
 
+VERIFY_MODES = ("required", "if-published", "off")
+"""``required``: a tarball is imported only with a published sha256 (from a signed
+``sha256sums.asc`` when a keyring is set) or a good signature; ``if-published``: whatever is
+published must verify, an unpublished tarball is imported with a warning; ``off``: no checks
+beyond a known sha256. Git feeds are ``off`` (git's object ids only; tags are not verified)."""
+
+
+def _feed_trust(table: FeedTable, where: str) -> dict[str, Any]:
+    """The ``verify`` and ``allowed_hosts`` of a ``[feeds.NAME]`` table (issue 15): ``verify``
+    defaults by kind (git feeds can only be ``off``); a host is a name or host:port."""
+    verify = table.verify or ("off" if table.kind == "git" else "required")
+    if table.kind == "git" and verify != "off":
+        raise UserError(f"{where}.verify: a git feed cannot verify signatures; only 'off'")
+    for host in table.allowed_hosts:
+        if not host or "/" in host or host != host.strip():
+            raise UserError(f"{where}.allowed_hosts: not a host name or host:port: {host!r}")
+    return {"verify": verify, "allowed_hosts": tuple(h.lower() for h in table.allowed_hosts)}
+
+
 def _apply_file(values: dict[str, Any], path: Path) -> None:
     base = path.parent.resolve()
     doc = validate(SettingsFile, read_toml(path, "settings"), str(path), context={"base": base})
@@ -184,7 +205,14 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
         if t.kind == "mirror" and "://" not in url:
             url = _resolve(base, url).as_uri()
         keyring = str(_resolve(base, t.keyring)) if t.keyring is not None else None
-        merged[name] = FeedConfig(name=name, **(t.model_dump() | {"url": url, "keyring": keyring}))
+        merged[name] = FeedConfig(
+            name=name,
+            **(
+                t.model_dump()
+                | {"url": url, "keyring": keyring}
+                | _feed_trust(t, f"{path}: feeds.{name}")
+            ),
+        )
     values["feeds"] = merged
     values.setdefault("sources", []).append(str(path))
 
@@ -233,6 +261,9 @@ def load(
         values["patchset_paths"] = (cwd / "patches",)
     home_dir = Path(home or env.get("KTRACK_HOME") or default_home()).expanduser()
     cache_dir = Path(env.get("KTRACK_CACHE") or default_cache()).expanduser()
+    for flag, folder in (("--home/KTRACK_HOME", home_dir), ("KTRACK_CACHE", cache_dir)):
+        if folder.exists() and not folder.is_dir():  # issue 15: a file named as a folder
+            raise UserError(f"{flag}: {folder} is not a directory")
     _from_env(values, env)
     if db:
         values["database_url"] = db

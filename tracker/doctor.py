@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from tracker import proc
 from tracker.config import Settings
@@ -163,10 +164,36 @@ def check_disk(settings: Settings, minimum_gb: float = 10.0) -> Check:
     )
 
 
-def check_database(settings: Settings) -> Check:
-    from tracker.results.db import check_connection, make_engine
+def sqlite_problems(conn: Any, *, full: bool) -> list[str]:
+    """SQLite's own check of every page and index (``quick_check``; ``integrity_check`` with
+    ``full``, which also compares indexes with their tables): the problems, or none."""
+    from sqlalchemy import text
+
+    pragma = "integrity_check" if full else "quick_check"
+    rows = [str(r[0]) for r in conn.execute(text(f"PRAGMA {pragma}(20)"))]
+    if rows == ["ok"]:
+        return []
+    roots = {int(r[1]): str(r[0]) for r in conn.execute(text(_ROOTS)) if r[1]}
+
+    def name(m: re.Match[str]) -> str:
+        table = roots.get(int(m.group(2)))
+        return f"{m.group(0)} ({table})" if table else m.group(0)
+
+    lines = [ln for r in rows for ln in r.splitlines()]
+    return [_PAGE.sub(name, ln) for ln in lines if ln and not ln.startswith("*** in database")]
+
+
+_ROOTS = "SELECT name, rootpage FROM sqlite_master"
+_PAGE = re.compile(r"\b(Tree|Page) (\d+)")
+
+
+def check_database(settings: Settings, *, full: bool = False) -> Check:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tracker.results.db import check_connection, database_error, make_engine
 
     url = settings.db_url
+    problems: list[str] = []
     try:
         engine = make_engine(url)
         try:
@@ -174,11 +201,25 @@ def check_database(settings: Settings) -> Check:
             from alembic.runtime.migration import MigrationContext
 
             with engine.connect() as conn:
+                if engine.dialect.name == "sqlite":
+                    problems = sqlite_problems(conn, full=full)
                 rev = MigrationContext.configure(conn).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise database_error(exc, url) from exc
         finally:
             engine.dispose()
     except KtrackError as exc:
         return Check("database", Health.FAIL, str(exc), "all", True)
+    if problems:
+        where = engine.url.database
+        return Check(
+            "database",
+            Health.FAIL,
+            f"{where}: damaged: {'; '.join(problems[:3])}",
+            "all",
+            True,
+            "restore it from a backup (or move it aside: a new one is created, results lost)",
+        )
     if rev is None:
         return Check(
             "database",
@@ -191,10 +232,39 @@ def check_database(settings: Settings) -> Check:
     return Check("database", Health.OK, f"revision {rev}", "all", True)
 
 
-def check_store(settings: Settings, cwd: Path) -> Check:
+def check_store_objects(store: Path) -> Check:
+    """``doctor --full``: every object read and hashed; the damaged releases named with the
+    command that re-imports each."""
+    from tracker.sources.integrity import damaged_releases
+    from tracker.sources.store import ReleaseStore
+    from tracker.versions import KernelVersion
+
+    try:
+        damage = damaged_releases(store, ReleaseStore(store).tags())
+    except KtrackError as exc:
+        return Check("release store", Health.FAIL, str(exc), "all", True)
+    if damage.clean:
+        return Check("release store", Health.OK, f"every object reads ({store})", "all", True)
+    names = [str(KernelVersion.try_parse(t) or t) for t in damage.releases]
+    where = f"damaged release(s): {', '.join(names)}" if names else "no release's tree"
+    return Check(
+        "release store",
+        Health.FAIL,
+        f"{len(damage.problems)} problem(s), {where}; first: {damage.problems[0]}",
+        "all",
+        True,
+        f"ktrack fetch --force {' '.join(names)}"
+        if names
+        else f"move {store} aside and run `ktrack fetch` again (re-import)",
+    )
+
+
+def check_store(settings: Settings, cwd: Path, *, full: bool = False) -> Check:
     store = settings.store_path
     if not store.exists():
         return Check("release store", Health.OK, f"empty ({store} not created yet)", "all", True)
+    if full:
+        return check_store_objects(store)
     try:
         r = proc.run(
             ["git", f"--git-dir={store}", "fsck", "--connectivity-only", "--no-dangling"],
@@ -213,10 +283,16 @@ def check_store(settings: Settings, cwd: Path) -> Check:
             True,
             f"move {store} aside and run `ktrack fetch` again (re-import)",
         )
-    return Check("release store", Health.OK, f"git fsck clean ({store})", "all", True)
+    return Check(
+        "release store",
+        Health.OK,
+        f"connected, objects not read ({store}; `ktrack doctor --full` reads them)",
+        "all",
+        True,
+    )
 
 
-def run_checks(settings: Settings, *, fsck: bool = True) -> list[Check]:
+def run_checks(settings: Settings, *, fsck: bool = True, full: bool = False) -> list[Check]:
     cwd = Path.cwd() if Path.cwd().exists() else Path("/")
     checks = [check_tool(t, cwd) for t in TOOLS]
     extra: list[Callable[[], Check]] = [
@@ -224,10 +300,10 @@ def run_checks(settings: Settings, *, fsck: bool = True) -> list[Check]:
         check_busybox_arm64,
         check_kvm,
         lambda: check_disk(settings),
-        lambda: check_database(settings),
+        lambda: check_database(settings, full=full),
     ]
     if fsck:
-        extra.append(lambda: check_store(settings, cwd))
+        extra.append(lambda: check_store(settings, cwd, full=full))
     checks.extend(f() for f in extra)
     return checks
 

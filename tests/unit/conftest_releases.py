@@ -1,7 +1,8 @@
 """Helpers for the release tests: generated kernel-shaped tarballs and a loopback HTTP server
 that serves a kernel.org-shaped site with Range support and injectable faults.
 
-Imported explicitly by tests/unit/test_releases*.py, test_download*.py and test_store*.py.
+Imported explicitly by tests/unit/test_releases*.py, test_download*.py, test_store*.py and
+the hostile-input suites; ``Kt`` runs ``ktrack`` in-process with a private home.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
+
+from tracker.sources.store import ReleaseStore
 
 
 def tree_files(version: str) -> dict[str, bytes]:
@@ -205,3 +210,33 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env={**os.environ}
     ).stdout
+
+
+class Kt:
+    """Runs ``ktrack`` in-process with a private home and config; returns (rc, stdout, stderr)."""
+
+    def __init__(self, tmp_path: Path, feeds: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.home = tmp_path / "home"
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.config = tmp_path / "ktrack.toml"
+        self.config.write_text(feeds)
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        from tracker.cli import main
+
+        self.capsys.readouterr()
+        rc = main(["--config", str(self.config), "--home", str(self.home), *args])
+        out, err = self.capsys.readouterr()
+        return rc, out, err
+
+    def listing(self) -> dict[str, dict[str, object]]:
+        rc, out, _ = self("releases", "list", "--json")
+        assert rc == 0
+        doc = json.loads(out)
+        assert doc["schema"] == "ktrack.releases/1"
+        return {r["version"]: r for r in doc["releases"]}
+
+    @property
+    def store(self) -> ReleaseStore:
+        return ReleaseStore(self.home / "store.git")

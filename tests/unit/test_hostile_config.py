@@ -90,11 +90,11 @@ def test_settings_new_keys_load_and_layer(tmp_path: Path) -> None:
         tmp_path / "ktrack.toml",
         "[run]\napply_timeout = 12.5\ncontrol_max_age = 86400\n"
         '[feeds.m]\nkind = "mirror"\nurl = "https://m.example"\nverify = "if-published"\n'
-        'hosts = ["cdn.example"]\n',
+        'allowed_hosts = ["cdn.example"]\n',
     )
     s = config.load(cwd=tmp_path, env={})
     assert (s.test_timeout, s.jobs, s.apply_timeout, s.control_max_age) == (30.0, 3, 12.5, 86400)
-    assert (s.feeds[0].verify, s.feeds[0].hosts) == ("if-published", ("cdn.example",))
+    assert (s.feeds[0].verify, s.feeds[0].allowed_hosts) == ("if-published", ("cdn.example",))
     assert s.boot_timeout == 120.0 and s.baseline  # untouched keys keep their defaults
 
 

@@ -59,16 +59,26 @@ def test_releases_json_unknown_and_missing_fields() -> None:
     rels = {str(r.version): r for r in _parse(json.dumps(doc).encode(), warnings)}
     assert set(rels) == {"6.13-rc3", "next-20241220", "6.6.66", "6.1.120"}
     rc = rels["6.13-rc3"]
-    assert (
-        rc.signed is False
-        and rc.source_url == "https://git.kernel.org/torvalds/t/linux-6.13-rc3.tar.gz"
-    )
+    # another host: refused unless the feed lists it in allowed_hosts (issue 15)
+    assert rc.signed is False and rc.source_url is None
     assert rc.released_at == datetime.fromtimestamp(1734300000, UTC)
     nxt = rels["next-20241220"]
     assert nxt.source_url is None and nxt.signed is False and nxt.moniker == "linux-next"
     assert rels["6.6.66"].moniker == "longterm" and rels["6.6.66"].eol is False
     assert rels["6.1.120"].moniker == "stable" and rels["6.1.120"].released_at is None
-    assert len(warnings) == 4  # missing version, bad version, unknown moniker, not an object
+    # missing version, bad version, unknown moniker, not an object, the foreign source
+    assert len(warnings) == 5 and "git.kernel.org" in warnings[0]
+    allowed = kernelorg.parse_releases_json(
+        json.dumps(doc).encode(),
+        url=ROOT + "releases.json",
+        root=ROOT,
+        feed="k",
+        warn=[].append,
+        allowed_hosts=("git.kernel.org",),
+    )
+    assert {str(r.version): r.source_url for r in allowed}["6.13-rc3"] == (
+        "https://git.kernel.org/torvalds/t/linux-6.13-rc3.tar.gz"
+    )
 
 
 @pytest.mark.parametrize("data", [b"{", b"[]", b'{"releases": 3}', b"\xff\xfe"])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest_releases import (
     Faults,
+    Kt,
     build_site,
     git,
     make_tarball,
@@ -20,38 +21,7 @@ from conftest_releases import (
     tree_files,
 )
 
-from tracker.cli import main
-from tracker.sources.store import ReleaseStore
-
 VERSIONS = ["5.10", "5.10.1", "6.1", "6.1.12"]
-
-
-class Kt:
-    """Runs ``ktrack`` in-process with a private home and config."""
-
-    def __init__(self, tmp_path: Path, feeds: str, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home = tmp_path / "home"
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        self.config = tmp_path / "ktrack.toml"
-        self.config.write_text(feeds)
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--config", str(self.config), "--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    def listing(self) -> dict[str, dict[str, object]]:
-        rc, out, _ = self("releases", "list", "--json")
-        assert rc == 0
-        doc = json.loads(out)
-        assert doc["schema"] == "ktrack.releases/1"
-        return {r["version"]: r for r in doc["releases"]}
-
-    @property
-    def store(self) -> ReleaseStore:
-        return ReleaseStore(self.home / "store.git")
 
 
 @pytest.fixture

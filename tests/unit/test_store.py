@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest_releases import git, make_tarball, tree_files
 
-from tracker.errors import UserError
+from tracker.errors import InfraError, UserError
 from tracker.sources.fastimport import HostileTarball, ImportLimits, fast_import_argv
 from tracker.sources.store import (
     ReleaseStore,
@@ -41,6 +41,10 @@ def test_command_lines_are_exact(tmp_path: Path) -> None:
     assert cat_file_argv(g) == ["git", f"--git-dir={g}", "cat-file", "--batch"]
     assert fetch_argv(g, "/srv/linux") == [
         "git", f"--git-dir={g}", "fetch", "--quiet", "--no-tags", "--stdin", "/srv/linux",
+    ]  # fmt: skip
+    assert fetch_argv(g, "/srv/linux", refetch=True) == [
+        "git", f"--git-dir={g}", "-c", "fetch.unpackLimit=1",
+        "fetch", "--quiet", "--no-tags", "--refetch", "--stdin", "/srv/linux",
     ]  # fmt: skip
     assert materialize_argvs(g, tmp_path / "w", "abc") == [
         ["git", f"--git-dir={g}", f"--work-tree={tmp_path / 'w'}", "-c", "core.autocrlf=false", "read-tree", "abc"],
@@ -219,11 +223,11 @@ def test_corrupt_and_truncated_tarballs(store: ReleaseStore, tmp_path: Path) -> 
     tb = _tar(tmp_path)
     cut = tmp_path / "linux-cut.tar.xz"
     cut.write_bytes(tb.read_bytes()[: tb.stat().st_size // 2])
-    with pytest.raises(UserError):
+    with pytest.raises(InfraError):  # a damaged source, not bad input (SECURITY.md)
         store.import_tarball("6.1", cut)
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"this is not a tar file" * 100)
-    with pytest.raises(UserError):
+    with pytest.raises(InfraError):
         store.import_tarball("6.1", junk)
     (tmp_path / "linux-6.1.zip").write_bytes(b"PK")
     with pytest.raises(UserError, match="unknown tarball type"):

@@ -11,12 +11,18 @@ from tracker.cli import Context
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-fsck", action="store_true", help="skip the release store integrity check")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="read and hash every object of the release store and the whole database "
+        "(slower; names damaged releases and how to re-import them)",
+    )
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
     from tracker.doctor import Health, failed, run_checks
 
-    checks = run_checks(ctx.settings, fsck=not args.no_fsck)
+    checks = run_checks(ctx.settings, fsck=not args.no_fsck, full=args.full)
     bad = failed(checks)
     if args.json:
         print(

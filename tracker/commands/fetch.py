@@ -12,6 +12,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep", action="store_true", help="keep the downloaded tarball after the import"
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="download and import again even when the store has it (repairs a damaged release "
+        "that `ktrack doctor --full` named)",
+    )
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
@@ -23,7 +29,13 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     with phase_bars(ctx.err, enabled=not ctx.args.quiet) as progress:
         for v in versions:
             ref = service.ensure_release(
-                ctx.settings, ctx.db, v, progress=progress, warn=ctx.info, keep_download=args.keep
+                ctx.settings,
+                ctx.db,
+                v,
+                progress=progress,
+                warn=ctx.info,
+                keep_download=args.keep,
+                force=args.force,
             )
             ctx.console.print(f"{v}: in the store as {ref}", markup=False)
     return 0

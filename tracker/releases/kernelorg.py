@@ -3,7 +3,8 @@
 ``<root>/releases.json`` names the current releases with their moniker, date and EOL flag;
 ``<root>/pub/linux/kernel/vN.x/`` holds every historical tarball with its ``sha256sums.asc``.
 URLs in releases.json that point into ``/pub/`` are rebased onto the configured root, so an
-internal mirror (or a test's loopback server) holding a copy of the site serves everything.
+internal mirror (or a test's loopback server) holding a copy of the site serves everything; any
+other URL (another folder, scheme or host not in ``allowed_hosts``) is refused (``urls.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from tracker.errors import InfraError
 from tracker.releases import cdn
 from tracker.releases.release import Release
+from tracker.releases.urls import ForeignURL, confine
 from tracker.sources.download import Downloader
 from tracker.versions import KernelVersion
 
@@ -38,7 +40,10 @@ def _released(entry: dict[str, Any]) -> datetime | None:
         return None
     ts = rel.get("timestamp")
     if isinstance(ts, int | float) and not isinstance(ts, bool) and ts > 0:
-        return datetime.fromtimestamp(ts, UTC)
+        try:
+            return datetime.fromtimestamp(ts, UTC)
+        except (ValueError, OverflowError, OSError):  # past year 9999: no date
+            return None
     iso = rel.get("isodate")
     if isinstance(iso, str):
         try:
@@ -48,10 +53,37 @@ def _released(entry: dict[str, Any]) -> datetime | None:
     return None
 
 
+def tarball_root(root: str) -> str:
+    """Where a kernel.org-shaped site keeps its tarballs: the only place its URLs may point."""
+    return urljoin(root if root.endswith("/") else root + "/", "pub/")
+
+
+def _confined(
+    url: str | None, root: str, hosts: tuple[str, ...], where: str, warn: cdn.Warn
+) -> str | None:
+    if url is None:
+        return None
+    try:
+        return confine(url, tarball_root(root), hosts)
+    except ForeignURL as exc:
+        warn(f"{where}: {exc}; ignored")
+        return None
+
+
 def parse_releases_json(
-    data: bytes, *, url: str, root: str, feed: str, warn: cdn.Warn
+    data: bytes,
+    *,
+    url: str,
+    root: str,
+    feed: str,
+    warn: cdn.Warn,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> list[Release]:
-    """The releases of a ``releases.json``; unknown fields are ignored, bad entries skipped."""
+    """The releases of a ``releases.json``; unknown fields are ignored, bad entries skipped.
+
+    A ``source`` or ``pgp`` URL outside the site's ``pub/`` (after rebasing) and the allowed
+    hosts is dropped with a warning: the release is then fetched from the index's URL, if any.
+    """
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -77,6 +109,8 @@ def parse_releases_json(
             moniker = kv.moniker.value
         source = entry.get("source") if isinstance(entry.get("source"), str) else None
         pgp = entry.get("pgp") if isinstance(entry.get("pgp"), str) else None
+        source_url = _confined(rebase(source, root), root, allowed_hosts, where, warn)
+        pgp_url = _confined(rebase(pgp, root), root, allowed_hosts, where, warn)
         eol = entry.get("iseol")
         out.append(
             Release(
@@ -85,22 +119,33 @@ def parse_releases_json(
                 moniker=moniker,
                 released_at=_released(entry),
                 eol=eol is True,
-                source_url=rebase(source, root),
-                pgp_url=rebase(pgp, root),
-                signed=pgp is not None and kv.is_signed_release,
+                source_url=source_url,
+                pgp_url=pgp_url,
+                signed=pgp_url is not None and kv.is_signed_release,
             )
         )
     return out
 
 
 def discover(
-    dl: Downloader, root: str, feed: str, warn: cdn.Warn, *, keyring: str | None = None
+    dl: Downloader,
+    root: str,
+    feed: str,
+    warn: cdn.Warn,
+    *,
+    keyring: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> list[Release]:
     """releases.json merged with the cdn index (which supplies the sha256 of every tarball)."""
     root = root if root.endswith("/") else root + "/"
     json_url = urljoin(root, "releases.json")
     current = parse_releases_json(
-        dl.get_bytes(json_url), url=json_url, root=root, feed=feed, warn=warn
+        dl.get_bytes(json_url),
+        url=json_url,
+        root=root,
+        feed=feed,
+        warn=warn,
+        allowed_hosts=allowed_hosts,
     )
     index = {
         str(r.version): r

@@ -7,18 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from tracker.config import FeedConfig, Settings
 from tracker.errors import InfraError, UserError
-from tracker.releases import git, kernelorg, mirror, pgp
+from tracker.releases import git, kernelorg, mirror, pgp, sha256sums
 from tracker.releases.release import Release
 from tracker.releases.sync import SyncSummary, upsert
+from tracker.releases.urls import ForeignURL, confine
 from tracker.results.db import Database
 from tracker.results.models import KernelRelease
-from tracker.sources.download import Downloader, file_lock
+from tracker.sources.download import Downloader, NotFound, file_lock
 from tracker.sources.store import ReleaseStore
 from tracker.versions import KernelVersion
 
@@ -76,7 +78,9 @@ def feeds_to_sync(settings: Settings, name: str | None) -> list[FeedConfig]:
 def discover(cfg: FeedConfig, store: ReleaseStore, dl: Downloader, warn: Warn) -> list[Release]:
     """Every release one feed knows (a git feed also fetches its tags into the store)."""
     if cfg.kind == "kernelorg":
-        return kernelorg.discover(dl, cfg.url, cfg.name, warn, keyring=cfg.keyring)
+        return kernelorg.discover(
+            dl, cfg.url, cfg.name, warn, keyring=cfg.keyring, allowed_hosts=cfg.allowed_hosts
+        )
     if cfg.kind == "mirror":
         return mirror.discover(dl, cfg.url, cfg.name, warn, keyring=cfg.keyring)
     if cfg.kind == "git":
@@ -104,9 +108,9 @@ def sync(
     feeds = feeds_to_sync(settings, feed)
     found: list[Release] = []
     for cfg in feeds:
-        found.extend(discover(cfg, store, dl, note))
-    with db.session() as s:
-        added, updated = upsert(s, found)
+        with dl.guarded(_guard(cfg, cfg.url)):
+            found.extend(discover(cfg, store, dl, note))
+    added, updated = _record(db, found)
     return SyncSummary(
         feeds=tuple(f.name for f in feeds),
         found=len(found),
@@ -114,6 +118,41 @@ def sync(
         updated=updated,
         warnings=tuple(warnings),
     )
+
+
+SYNC_ATTEMPTS = 5
+
+
+def _record(db: Database, found: list[Release]) -> tuple[int, int]:
+    """Upsert into the catalog; a sync running at the same time that inserted a release first
+    (a unique-version clash) is merged by trying again over the rows it wrote."""
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        try:
+            with db.session() as s:
+                return upsert(s, found)
+        except IntegrityError:
+            if attempt == SYNC_ATTEMPTS:
+                raise InfraError(
+                    f"the catalog kept changing under {SYNC_ATTEMPTS} attempts to record the "
+                    "releases (other syncs at once?)",
+                    hint="run `ktrack releases sync` again",
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _refuse_conflicting_sums(kv: KernelVersion, source: str, dl: Downloader) -> None:
+    sums_url = urljoin(source, sha256sums.SUMS)
+    try:
+        text = dl.get_bytes(sums_url).decode("utf-8", "replace")
+    except (NotFound, InfraError):
+        return  # nothing published there
+    _, conflicting = sha256sums.parse_checked(text)
+    name = tarball_name(source)
+    if name in conflicting:
+        raise InfraError(
+            f"release {kv}: {sums_url} lists {name} twice with different sums; refused",
+            hint="the mirror is inconsistent or tampered with: fetch from another one",
+        )
 
 
 def list_releases(settings: Settings, db: Database) -> list[CatalogEntry]:
@@ -182,8 +221,11 @@ def ensure_release(
     warn: Warn | None = None,
     downloader: Downloader | None = None,
     keep_download: bool = False,
+    force: bool = False,
 ) -> str:
     """A store rev (the tag) for ``version``, importing the release first when needed.
+
+    ``force`` downloads and imports it again even when the store has it (a damaged store).
 
     UserError when the catalog does not know the version or it has no source; InfraError on
     network, disk, checksum or signature trouble.
@@ -193,7 +235,7 @@ def ensure_release(
     _row(db, kv)  # UserError before any lock or download when the catalog lacks it
     # one process at a time per release: the second finds it in the store when the first is done
     with file_lock(settings.downloads / f".{kv}.lock"):
-        return _ensure(settings, db, kv, progress, warn, downloader, keep_download)
+        return _ensure(settings, db, kv, progress, warn, downloader, keep_download, force)
 
 
 def _ensure(
@@ -204,11 +246,12 @@ def _ensure(
     warn: Warn,
     downloader: Downloader | None,
     keep_download: bool,
+    force: bool = False,
 ) -> str:
     row = _row(db, kv)
     store = ReleaseStore.open(settings)
     for ref in (row.store_ref, kv.tag):
-        if ref and store.has(ref):
+        if ref and store.has(ref) and not force:
             if row.store_ref != ref:
                 _set_store_ref(db, kv, ref)
             return ref
@@ -217,7 +260,7 @@ def _ensure(
         url = cfg.url if cfg is not None else row.source_url
         if not url:
             raise UserError(f"release {kv}: its git feed {row.feed!r} is no longer configured")
-        store.fetch_git(url, cfg.tags if cfg is not None else kv.tag)
+        store.fetch_git(url, cfg.tags if cfg is not None else kv.tag, force=force)
         if not store.has(kv.tag):
             raise InfraError(f"release {kv}: tag {kv.tag} is gone from {url}")
         _set_store_ref(db, kv, kv.tag)
@@ -227,32 +270,95 @@ def _ensure(
             f"release {kv} has no source tarball in feed {row.feed!r}",
             hint="linux-next snapshots are only available from a git feed",
         )
+    if cfg is None:
+        raise ForeignURL(
+            f"release {kv}: its feed {row.feed!r} is no longer configured; "
+            "its URLs cannot be checked",
+            hint=f"configure [feeds.{row.feed}] again, or sync from another feed",
+        )
+    source, pgp_url = _confined_urls(cfg, row.source_url, row.pgp_url, kv)
     dl = downloader or Downloader()
-    dest = settings.downloads / tarball_name(row.source_url)
-    if row.sha256 is None:
-        warn(f"{kv}: no published sha256 for {row.source_url}; the download is not verified")
+    with dl.guarded(_guard(cfg, _feed_root(cfg))):  # redirects stay confined too
+        _check_verifiable(cfg, kv, source, row.sha256, pgp_url, warn, dl)
+        dest = settings.downloads / tarball_name(source)
 
-    def step(phase: str) -> Callable[[int, int | None], None] | None:
-        if progress is None:
-            return None
-        return lambda done, total: progress(str(kv), phase, done, total)
+        def step(phase: str) -> Callable[[int, int | None], None] | None:
+            if progress is None:
+                return None
+            return lambda done, total: progress(str(kv), phase, done, total)
 
-    dl.download(row.source_url, dest, sha256=row.sha256, progress=step("download"))
-    keyring = cfg.keyring if cfg is not None else None
-    if keyring and row.pgp_url:
-        sig = dest.with_name(tarball_name(row.pgp_url))
-        dl.download(row.pgp_url, sig)
-        try:
-            pgp.verify_tarball(dest, sig, keyring)
-        except InfraError:
+        dl.download(source, dest, sha256=row.sha256, progress=step("download"))
+        keyring = cfg.keyring if cfg.verify != "off" else None
+        if keyring and pgp_url:
+            sig = dest.with_name(tarball_name(pgp_url))
+            dl.download(pgp_url, sig)
+            try:
+                pgp.verify_tarball(dest, sig, keyring)
+            except InfraError:
+                dest.unlink(missing_ok=True)
+                raise
+        elif keyring and row.signed:
             dest.unlink(missing_ok=True)
-            raise
-    elif keyring and row.signed:
-        raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
-    store.import_tarball(str(kv), dest, progress=step("import"))
-    _set_store_ref(db, kv, kv.tag)
-    if not keep_download:  # the store holds every byte of it now
-        dest.unlink(missing_ok=True)
-        if row.pgp_url:
-            dest.with_name(tarball_name(row.pgp_url)).unlink(missing_ok=True)
-    return kv.tag
+            raise InfraError(f"release {kv}: a keyring is configured but no signature URL is known")
+        store.import_tarball(str(kv), dest, progress=step("import"), force=force)
+        _set_store_ref(db, kv, kv.tag)
+        if not keep_download:  # the store holds every byte of it now
+            dest.unlink(missing_ok=True)
+            if pgp_url:
+                dest.with_name(tarball_name(pgp_url)).unlink(missing_ok=True)
+        return kv.tag
+
+
+def _feed_root(cfg: FeedConfig) -> str:
+    """Where a feed's tarballs and signatures may be: its root (``pub/`` of a kernel.org site)."""
+    return kernelorg.tarball_root(cfg.url) if cfg.kind == "kernelorg" else cfg.url
+
+
+def _guard(cfg: FeedConfig, root: str) -> Callable[[str], object]:
+    """The check every redirect of a feed's requests passes (ForeignURL when it leaves)."""
+    return lambda url: confine(url, root, cfg.allowed_hosts, what=f"feed {cfg.name}: redirect")
+
+
+def _confined_urls(
+    cfg: FeedConfig, source: str, pgp_url: str | None, kv: KernelVersion
+) -> tuple[str, str | None]:
+    """The catalog's URLs for a release, each confined to its feed's root (issue 15): a row
+    written by an older ktrack or another tool is checked again before anything is fetched."""
+    root = _feed_root(cfg)
+    where = f"release {kv} (feed {cfg.name})"
+    source = confine(source, root, cfg.allowed_hosts, what=where)
+    if pgp_url is not None:
+        pgp_url = confine(pgp_url, root, cfg.allowed_hosts, what=where)
+    return source, pgp_url
+
+
+def _check_verifiable(
+    cfg: FeedConfig,
+    kv: KernelVersion,
+    source: str,
+    sha256: str | None,
+    pgp_url: str | None,
+    warn: Warn,
+    dl: Downloader,
+) -> None:
+    """Refuse (InfraError) a tarball the feed's ``verify`` mode requires and nothing can verify.
+
+    A published sha256 (signed when the feed has a keyring: the sync checked that) verifies it;
+    so does a signature when a keyring is set. Conflicting sums publish none: refused in every
+    mode but ``off`` (the folder's sums are read again to tell them from no sums at all).
+    """
+    if cfg.verify == "off":
+        return
+    if sha256 is not None or (cfg.keyring and pgp_url):
+        return
+    _refuse_conflicting_sums(kv, source, dl)
+    what = "no sha256 in a signed sha256sums.asc" if cfg.keyring else "no published sha256"
+    if cfg.keyring:
+        what += " and no signature"
+    if cfg.verify == "required" or cfg.keyring:
+        raise InfraError(
+            f"release {kv}: {what} for {source}; refused (feed {cfg.name} verifies tarballs)",
+            hint=f"publish sha256sums.asc beside it, or set [feeds.{cfg.name}] "
+            'verify = "if-published" to accept unverified tarballs',
+        )
+    warn(f"{kv}: {what} for {source}; imported unverified (verify = if-published)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+SUMS = "sha256sums.asc"
 _LINE = re.compile(r"^([0-9a-fA-F]{64})[ \t]+\*?([^\s/][^/]*?)\s*$")
 
 
@@ -28,6 +29,11 @@ def parse(text: str) -> dict[str, str]:
 
     A name listed twice with two different sums is dropped: an ambiguous sum verifies nothing.
     """
+    return parse_checked(text)[0]
+
+
+def parse_checked(text: str) -> tuple[dict[str, str], set[str]]:
+    """:func:`parse`, and the names it dropped for conflicting sums (they must be refused)."""
     out: dict[str, str] = {}
     bad: set[str] = set()
     for line in clearsigned_body(text).splitlines():
@@ -40,4 +46,4 @@ def parse(text: str) -> dict[str, str]:
         out[name] = digest
     for name in bad:
         del out[name]
-    return out
+    return out, bad

@@ -10,12 +10,20 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.errors import InfraError, UserError
+from tracker.errors import InfraError, KtrackError, UserError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "db"
+SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+SCHEME_HINT = "ktrack supports sqlite:///PATH and postgresql+psycopg://USER@HOST/DB"
 
 
 def _redact(url: str) -> str:
@@ -27,13 +35,69 @@ def _redact(url: str) -> str:
     return url
 
 
+def _where(url: str) -> str:
+    """The database as a message names it: the file of a SQLite URL, else the redacted URL."""
+    if url.startswith("sqlite") and "///" in url:
+        return url.split("///", 1)[1] or url
+    return _redact(url)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """An error of the database itself (unreachable, locked, damaged, not a database), as
+    opposed to one of ktrack's statements (an IntegrityError is for the caller to handle)."""
+    return isinstance(exc, OperationalError) or type(exc) is DatabaseError
+
+
+def database_error(exc: SQLAlchemyError, url: str) -> KtrackError:
+    """One line naming the database and the problem: a file that is not a SQLite database is
+    bad input (exit 2); anything else (damaged, locked, unreachable) is infrastructure (3)."""
+    orig = getattr(exc, "orig", None)
+    lines = (str(orig) if orig is not None else str(exc)).strip().splitlines()
+    reason = lines[0] if lines else type(exc).__name__
+    if (
+        getattr(orig, "sqlite_errorname", "") == "SQLITE_NOTADB"
+        or reason == "file is not a database"
+    ):
+        return UserError(
+            f"{_where(url)}: not a SQLite database ({reason})",
+            hint="point --db or [database] url at a ktrack database or a new file",
+        )
+    hint = None
+    if getattr(orig, "sqlite_errorname", "") == "SQLITE_CORRUPT" or "malformed" in reason:
+        hint = "the file is damaged: restore it from a backup; `ktrack doctor` checks it"
+    return InfraError(f"database {_where(url)}: {reason}", hint=hint)
+
+
+def _check_scheme(url: str) -> None:
+    scheme = url.partition(":")[0].lower()
+    if "://" not in url and not url.startswith("sqlite:"):
+        raise UserError(f"not a usable database URL: {_redact(url)}", hint=SCHEME_HINT)
+    if scheme not in SCHEMES:
+        raise UserError(
+            f"not a usable database URL: {_redact(url)}: unsupported database {scheme!r}",
+            hint=SCHEME_HINT,
+        )
+
+
+def _sqlite_folder(path: str) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise UserError(
+            f"{path}: cannot hold a database: {Path(path).parent} is not a directory"
+        ) from exc
+    except OSError as exc:
+        raise InfraError(f"cannot create {Path(path).parent}: {exc.strerror}") from exc
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    _check_scheme(url)
     try:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _sqlite_folder(path)
             engine = create_engine(url, connect_args={"timeout": 60})
 
             @event.listens_for(engine, "connect")
@@ -49,7 +113,7 @@ def make_engine(url: str) -> Engine:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return create_engine(url, pool_pre_ping=True, connect_args=_pg_args(url))
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as exc:
         raise UserError(
             f"not a usable database URL: {_redact(url)}",
             hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
@@ -65,7 +129,9 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect():
             pass
-    except OperationalError as exc:
+    except DatabaseError as exc:
+        if type(exc) is DatabaseError:  # SQLite: not a database, or a damaged one
+            raise database_error(exc, engine.url.render_as_string(hide_password=True)) from exc
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise InfraError(
             f"database unreachable: {_redact(engine.url.render_as_string(hide_password=True))}: {reason}"
@@ -128,7 +194,7 @@ def ensure_schema(engine: Engine) -> None:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
-        raise InfraError(f"cannot read the database schema: {exc}") from exc
+        raise database_error(exc, engine.url.render_as_string(hide_password=True)) from exc
     if current != head:
         upgrade(engine)
 
@@ -154,9 +220,11 @@ class Database:
         try:
             yield s
             s.commit()
-        except OperationalError as exc:
+        except DatabaseError as exc:
             s.rollback()
-            raise InfraError(f"database error: {str(exc.orig).strip() or exc}") from exc
+            if is_damage(exc):
+                raise database_error(exc, self.url) from exc
+            raise
         except BaseException:
             s.rollback()
             raise

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from tracker.errors import InfraError, UserError
 
@@ -120,12 +120,31 @@ class Downloader:
         self.policy = policy or RetryPolicy()
         self._session = session
         self.sleep = sleep
+        self.guard: Callable[[str], object] | None = None
+        """Called with every redirect target before it is followed; raises to refuse it (a
+        feed's URL confinement, ``releases/urls.py``)."""
 
     @property
     def session(self) -> requests.Session:
         if self._session is None:
             self._session = new_session()
+        hooks = self._session.hooks.setdefault("response", [])
+        if self._check_redirect not in hooks:
+            hooks.append(self._check_redirect)
         return self._session
+
+    def _check_redirect(self, r: requests.Response, *args: object, **kwargs: object) -> None:
+        if self.guard is not None and r.is_redirect:
+            self.guard(urljoin(r.url, r.headers.get("Location", "")))
+
+    @contextlib.contextmanager
+    def guarded(self, guard: Callable[[str], object]) -> Iterator[Downloader]:
+        """This downloader with ``guard`` checking redirects for the duration."""
+        previous, self.guard = self.guard, guard
+        try:
+            yield self
+        finally:
+            self.guard = previous
 
     # -- small files ----------------------------------------------------------------------
     def get_bytes(self, url: str, *, limit: int = 64 << 20) -> bytes:

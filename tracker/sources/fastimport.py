@@ -10,7 +10,8 @@ Every member name is checked before anything of it is written:
   conflict with one another (a file where a directory is, the same path twice) are refused;
 - hard links must name an earlier file of the same archive (they become the same blob);
 - symlinks must stay inside the tree once every link of the tree is resolved (checked at the end,
-  before the stream is committed with ``done``);
+  before the stream is committed with ``done``), each judged from where it lands: a hard link to
+  a symlink is a symlink of its own, checked from its own folder;
 - device files, FIFOs and other special members are refused;
 - the member count and the total size are bounded.
 
@@ -273,6 +274,8 @@ class TarToFastImport:
                     )
                 self._claim_file(path, info.name)
                 self.entries[path] = self.entries[target_path]
+                if target_path in self.links:  # a copy of a symlink: judged where it lands
+                    self.links[path] = self.links[target_path]
                 self.hardlinks += 1
             else:
                 kind = {

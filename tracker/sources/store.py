@@ -39,6 +39,7 @@ from tracker.sources.fastimport import (
     fast_import_argv,
     open_tar_stream,
 )
+from tracker.sources.integrity import escaping_links, salvage_pack, set_aside_damaged_loose
 from tracker.sources.tree import safe_relpath
 from tracker.versions import KernelVersion
 
@@ -91,8 +92,17 @@ def ls_remote_argv(url: str) -> list[str]:
     return ["git", "ls-remote", "--tags", "--refs", url]
 
 
-def fetch_argv(git_dir: Path, url: str) -> list[str]:
-    """Fetch the refspecs given on stdin (one per line) from ``url``, with history, no other tags."""
+def fetch_argv(git_dir: Path, url: str, *, refetch: bool = False) -> list[str]:
+    """Fetch the refspecs given on stdin (one per line) from ``url``, with history, no other tags.
+
+    ``refetch`` (a repair) fetches every object again, always into a pack: unpacked, objects
+    the store "has" (damaged copies among them) would be skipped.
+    """
+    if refetch:
+        return [
+            "git", f"--git-dir={git_dir}", "-c", "fetch.unpackLimit=1",
+            "fetch", "--quiet", "--no-tags", "--refetch", "--stdin", url,
+        ]  # fmt: skip
     return ["git", f"--git-dir={git_dir}", "fetch", "--quiet", "--no-tags", "--stdin", url]
 
 
@@ -134,13 +144,15 @@ class TreeView:
     :meth:`mode` parses the parent directory's tree object (cached per directory).
     """
 
-    def __init__(self, git_dir: Path, commit: str) -> None:
+    def __init__(self, git_dir: Path, commit: str, name: str | None = None) -> None:
         self.git_dir = git_dir
         self.commit = commit
+        self.name = name or commit[:12]  # the release, in messages
         self._proc: Popen[bytes] | None = None
         self._out: IO[bytes] | None = None  # the big-buffered reader of the process's stdout
         self._lock = threading.Lock()
         self._trees: dict[str, dict[str, int] | None] = {}
+        self._by_id: dict[str, dict[str, tuple[int, str]]] = {}  # trees read by _check_absent
 
     # -- the cat-file process -------------------------------------------------------------
     def _start(self) -> Popen[bytes]:
@@ -157,14 +169,14 @@ class TreeView:
         assert out is not None
         header = out.readline()
         if not header:
-            raise InfraError(f"git cat-file stopped while reading {spec!r} from {self.git_dir}")
+            raise self._unreadable(f"{spec.partition(':')[2] or spec!r} (git cat-file stopped)")
         fields = header.split()
         if len(fields) != 3:
             return None  # "<spec> missing" / "ambiguous"
         kind, size = fields[1].decode(), int(fields[2])
         data = out.read(size)
         if len(data) != size or out.read(1) != b"\n":
-            raise InfraError(f"git cat-file cut short while reading {spec!r}")
+            raise self._unreadable(f"{spec.partition(':')[2] or spec!r} (git cat-file cut short)")
         return kind, data
 
     def _objects(self, specs: list[str]) -> list[tuple[str, bytes] | None]:
@@ -182,17 +194,72 @@ class TreeView:
                 except OSError as exc:  # the reader reports the dead process
                     error.append(exc)
 
-            if len(payload) <= 4096:  # fits the pipe: no writer thread needed
-                write()
-                answers = [self._answer(s) for s in specs]
-            else:
-                t = threading.Thread(target=write, daemon=True)
-                t.start()
-                try:
+            try:
+                if len(payload) <= 4096:  # fits the pipe: no writer thread needed
+                    write()
                     answers = [self._answer(s) for s in specs]
-                finally:
-                    t.join()
+                else:
+                    t = threading.Thread(target=write, daemon=True)
+                    t.start()
+                    try:
+                        answers = [self._answer(s) for s in specs]
+                    finally:
+                        t.join()
+            except InfraError:  # the process died on a damaged object: the next read restarts it
+                proc.kill(p)
+                self._proc = self._out = None
+                raise
             return answers
+
+    def read_objects(self, specs: list[str]) -> list[tuple[str, bytes] | None]:
+        """``(type, data)`` of each object spec (an id, ``rev:path``), None where git has none."""
+        return self._objects(specs) if specs else []
+
+    def _unreadable(self, what: str) -> InfraError:
+        return InfraError(
+            f"release store {self.git_dir}: {what} of release {self.name} cannot be read "
+            "(a damaged object, not a verdict)",
+            hint=f"run `ktrack doctor --full`, then `ktrack fetch --force {self.name}`",
+        )
+
+    def _entries(self, spec: str, what: str) -> dict[str, tuple[int, str]]:
+        if spec in self._by_id:
+            return self._by_id[spec]
+        ans = self._objects([spec])[0]
+        if ans is None or ans[0] != "tree":
+            raise self._unreadable(what)
+        out: dict[str, tuple[int, str]] = {}
+        data, i = ans[1], 0
+        while i < len(data):
+            sp = data.index(b" ", i)
+            nul = data.index(b"\0", sp)
+            name = data[sp + 1 : nul].decode("utf-8", "surrogateescape")
+            out[name] = (int(data[i:sp], 8), data[nul + 1 : nul + 21].hex())
+            i = nul + 21
+        self._by_id[spec] = out
+        return out
+
+    def _check_absent(self, rel: str) -> None:
+        """git answered "missing" for ``rel``: InfraError unless the tree really lacks it.
+
+        ``cat-file`` says "missing" both for a path the release does not have and for an object
+        it cannot read (corrupt, or gone from the packs); only the first is a fact about the
+        release. The path is walked tree by tree, by object id.
+        """
+        entries = self._entries(f"{self.commit}^{{tree}}", "the top tree")
+        parts = rel.split("/")
+        for i, part in enumerate(parts):
+            found = entries.get(part)
+            if found is None:
+                return
+            mode, oid = found
+            if i == len(parts) - 1:
+                if mode == 0o160000:  # a submodule's commit is not in the store, by design
+                    return
+                raise self._unreadable(f"{rel!r} (object {oid})")
+            if mode != 0o40000:
+                return  # a file where a folder would be: the path does not exist
+            entries = self._entries(oid, f"folder {'/'.join(parts[: i + 1])!r} (object {oid})")
 
     def _spec(self, path: str) -> str | None:
         rel = safe_relpath(path)
@@ -213,6 +280,8 @@ class TreeView:
         for p in wanted:
             spec = specs[p]
             ans = answers.get(spec) if spec is not None else None
+            if ans is None and spec is not None:
+                self._check_absent(safe_relpath(p))
             out[p] = ans[1] if ans is not None and ans[0] == "blob" else None
         return out
 
@@ -221,6 +290,8 @@ class TreeView:
             spec = f"{self.commit}:{directory}" if directory else f"{self.commit}^{{tree}}"
             ans = self._objects([spec])[0]
             entries: dict[str, int] | None = None
+            if ans is None:
+                self._check_absent(directory)  # "" (the top tree) raises
             if ans is not None and ans[0] == "tree":
                 entries = {}
                 data, i = ans[1], 0
@@ -399,7 +470,7 @@ class ReleaseStore:
 
     # -- reading --------------------------------------------------------------------------
     def tree(self, rev: str) -> TreeView:
-        return TreeView(self.path, self._commit(rev))
+        return TreeView(self.path, self._commit(rev), rev)
 
     def materialize(self, rev: str, dest: Path) -> None:
         commit = self._commit(rev)
@@ -410,6 +481,14 @@ class ReleaseStore:
             dest.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InfraError(f"cannot create {dest}: {exc.strerror}") from exc
+        escaping = escaping_links(self.path, commit)
+        if escaping:
+            path, target = escaping[0]
+            raise InfraError(
+                f"release {rev} in the store holds a symlink that leaves its tree: "
+                f"{path!r} -> {target!r} ({len(escaping)} such link(s)); nothing was written",
+                hint=f"re-import it from a trusted source: `ktrack fetch --force {rev}`",
+            )
         with tempfile.TemporaryDirectory(prefix="ktrack-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             for argv in materialize_argvs(self.path, dest.resolve(), commit):
@@ -424,11 +503,16 @@ class ReleaseStore:
         progress: Progress | None = None,
         strip: int = 1,
         limits: ImportLimits | None = None,
+        force: bool = False,
     ) -> str:
-        """Import ``tarball`` as the tag of ``version``; return the commit. Idempotent."""
+        """Import ``tarball`` as the tag of ``version``; return the commit. Idempotent.
+
+        ``force`` re-imports a release that is there (a repair): every object is written again
+        into a fresh pack, not deduplicated against the store, and damaged copies are dropped.
+        """
         tag = tag_for(version)
         existing = self.resolve(tag)
-        if existing is not None:
+        if existing is not None and not force:
             return existing
         tarball = Path(tarball)
         if not tarball.is_file():
@@ -442,9 +526,10 @@ class ReleaseStore:
             proc.run(
                 ["git", "init", "--quiet", "--bare", str(quarantine)], cwd=quarantine, check=True
             )
-            (quarantine / "objects" / "info" / "alternates").write_text(
-                f"{(self.path / 'objects').resolve()}\n"
-            )
+            if not force:  # a repair must not trust the store's copies
+                (quarantine / "objects" / "info" / "alternates").write_text(
+                    f"{(self.path / 'objects').resolve()}\n"
+                )
             message = f"linux {version}: import of {tarball.name}\n"
             self._stream(quarantine, tarball, message, progress, strip, limits)
             commit = proc.run(
@@ -454,10 +539,14 @@ class ReleaseStore:
             ).stdout.strip()
             with self._locked():
                 current = self.resolve(tag)
-                if current is not None:
+                if current is not None and not force:
                     return current
-                self._adopt_packs(quarantine)
-                self._git("update-ref", f"refs/tags/{tag}", commit, "")
+                self._adopt_packs(quarantine, replace=force)
+                if force:
+                    self._git("update-ref", f"refs/tags/{tag}", commit)
+                    self._repair()
+                else:
+                    self._git("update-ref", f"refs/tags/{tag}", commit, "")
                 if self.pack_count() > self.max_packs:
                     self._repack()
             return commit
@@ -516,7 +605,7 @@ class ReleaseStore:
                 except (OSError, EOFError, ValueError) as exc:
                     if fi.poll() is not None:
                         raise self._fast_import_failed(log_path) from exc
-                    raise UserError(f"{tarball}: not a readable tarball: {exc}") from exc
+                    raise _broken(tarball, str(exc), dec_err_path) from exc
                 while reader.read(FEED_CHUNK):  # the zero padding after the end marker
                     pass
                 if dec is not None:
@@ -524,8 +613,7 @@ class ReleaseStore:
                     if feeder is not None:
                         feeder.join()
                     if rc != 0:
-                        detail = dec_err_path.read_text(errors="replace").strip()
-                        raise UserError(f"{tarball}: cannot decompress: {detail or f'exit {rc}'}")
+                        raise _broken(tarball, f"decompressor exited {rc}", dec_err_path)
                 try:
                     writer.commit(IMPORT_REF, message)
                     rc = proc.stop(fi, timeout=600)
@@ -546,13 +634,16 @@ class ReleaseStore:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
         return InfraError(f"git fast-import failed: {' '.join(tail) or 'no output'}")
 
-    def _adopt_packs(self, quarantine: Path) -> None:
-        """Move the quarantine's packs into the store: data files first, the .idx last."""
+    def _adopt_packs(self, quarantine: Path, *, replace: bool = False) -> None:
+        """Move the quarantine's packs into the store: data files first, the .idx last.
+
+        A pack of the same name holds the same objects; ``replace`` (a repair) swaps it anyway.
+        """
         dest = self.path / "objects" / "pack"
         dest.mkdir(parents=True, exist_ok=True)
         for pack in sorted((quarantine / "objects" / "pack").glob("pack-*.pack")):
             stem = pack.with_suffix("")
-            if (dest / f"{stem.name}.idx").exists():
+            if (dest / f"{stem.name}.idx").exists() and not replace:
                 continue
             parts = [
                 p for p in stem.parent.glob(f"{stem.name}.*") if p.suffix not in (".idx", ".keep")
@@ -571,6 +662,19 @@ class ReleaseStore:
         repack rewrites only the small packs, reusing their compressed data (no delta search).
         """
         proc.run(repack_argv(self.path), cwd=self.path, timeout=3600, check=True)
+
+    def _repair(self) -> None:
+        """After a forced re-import (a fresh pack of the release): drop the damaged copies.
+
+        Loose copies the fresh pack holds go (``prune-packed``); a pack that fails
+        ``verify-pack`` is rewritten without its damaged objects (see ``salvage_pack``). Call
+        with the lock held.
+        """
+        self._git("prune-packed", "-q")
+        for idx in sorted((self.path / "objects" / "pack").glob("pack-*.idx")):
+            check = self._git("verify-pack", str(idx), check=False, timeout=6 * 3600)
+            if not check.ok:
+                salvage_pack(self.path, idx, check.stderr + check.stdout)
 
     def _clean_stale(self) -> None:
         """Remove quarantines left by dead processes (call with the lock held)."""
@@ -605,12 +709,12 @@ class ReleaseStore:
                 tags.append(name)
         return tags
 
-    def fetch_git(self, url: str, pattern: str) -> list[str]:
+    def fetch_git(self, url: str, pattern: str, *, force: bool = False) -> list[str]:
         """Fetch the tags of ``url`` matching ``pattern`` with their history; return the versions.
 
         Each tag lands as the store's tag of its version (``linux-6.1`` becomes ``v6.1``); an
         existing tag of that name (an imported tarball) is replaced: git history wins, bisect
-        needs it.
+        needs it. ``force`` fetches every object again (``--refetch``), a repair.
         """
         local: dict[str, str] = {}  # store tag (v6.1) -> remote tag (v6.1, linux-6.1, ...)
         for t in self.remote_tags(url, pattern):
@@ -619,12 +723,16 @@ class ReleaseStore:
             return []
         refspecs = "".join(f"+refs/tags/{r}:refs/tags/{t}\n" for t, r in local.items())
         with self._locked():
+            if force:
+                set_aside_damaged_loose(self.path)
             res = proc.run(
-                fetch_argv(self.path, _check_url(url)),
+                fetch_argv(self.path, _check_url(url), refetch=force),
                 cwd=self.path,
                 timeout=6 * 3600,
                 input=refspecs.encode(),
             )
+            if res.ok and force:
+                self._repair()
             if res.ok and self.pack_count() > self.max_packs:
                 self._repack()
             if res.ok:
@@ -646,6 +754,19 @@ def commit_graph_argv(git_dir: Path) -> list[str]:
         "--reachable",
         "--changed-paths",
     ]
+
+
+def _broken(tarball: Path, detail: str, dec_err: Path) -> InfraError:
+    """A tarball that cannot be read to its end: the source is damaged (exit 3), not the input."""
+    with contextlib.suppress(OSError):
+        said = " ".join(dec_err.read_text(errors="replace").split())
+        if said:
+            detail = f"{said[:300]} ({detail})"
+    return InfraError(
+        f"{tarball}: damaged tarball, nothing imported: {detail}",
+        hint="if it matched its published checksum, the source itself is broken: "
+        "fetch it from another mirror",
+    )
 
 
 def _big_pipe(stream: IO[bytes]) -> None:
