@@ -6,12 +6,21 @@ The names are listed in docs/SECURITY.md ("Hostile input: reports, patches and n
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest_report import make_db, populate_sample
 
+from tracker.apply.check import check_series
 from tracker.cli import main as cli_main
+from tracker.errors import UserError
+from tracker.patchsets.diff import Series
+from tracker.patchsets.formats import load_series
+from tracker.patchsets.manifest import VersionSpec
+from tracker.proc import run
+from tracker.sources.tree import DirTree
+from tracker.vocab import HunkClass, Status
 
 
 @pytest.fixture
@@ -85,3 +94,117 @@ def test_report_unknown_run_or_patchset_exits_2(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# --- 9: a header without a hunk is bad input; a patch without a diff is a warning -----------
+
+
+def _spec(source: Path, fmt: str = "diff") -> VersionSpec:
+    return VersionSpec(
+        version="1",
+        base="6.1",
+        format=fmt,
+        source=source,
+        strip=1,
+        fuzz=0,
+        kconfig=None,
+        tests=None,
+    )
+
+
+def _gnu_dry_run(tree: Path, patch: Path) -> tuple[int, str]:
+    res = run(["patch", "-p1", "--dry-run", "-i", str(patch)], cwd=tree, timeout=30)
+    return res.returncode, res.stdout + res.stderr
+
+
+def test_file_header_without_a_hunk_is_bad_input(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "f.c").write_bytes(b"a\nb\n")
+    good = b"--- a/f.c\n+++ b/f.c\n@@ -1 +1 @@\n-a\n+A\n"
+    cases = {
+        "alone.patch": (b"--- a/f.c\n+++ b/f.c\n", 1),
+        "two.patch": (b"text\n--- a/g.c\n+++ b/g.c\n--- a/f.c\n+++ b/f.c\n", 2),
+    }
+    for name, (data, line) in cases.items():
+        f = tmp_path / name
+        f.write_bytes(data)
+        with pytest.raises(UserError) as exc:
+            load_series(_spec(f))
+        assert f"{name}: line {line}: a file header without a hunk" in str(exc.value), name
+    # GNU patch skips a stray header between real sections as garbage; so do we
+    for name, data in {
+        "after.patch": good + b"--- a/g.c\n+++ b/g.c\n",
+        "before.patch": (b"--- a/g.c\n+++ b/g.c\n" + good),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+        (patch,) = load_series(_spec(tmp_path / name)).patches
+        assert [f.path for f in patch.files] == ["f.c"]
+    if shutil.which("patch"):  # the oracle: refuses the first two, applies the others
+        for name in cases:
+            rc, out = _gnu_dry_run(tree, tmp_path / name)
+            assert rc == 2 and "Only garbage was found in the patch input" in out
+        for name in ("after.patch", "before.patch"):
+            assert _gnu_dry_run(tree, tmp_path / name) == (0, "checking file f.c\n")
+
+
+def test_git_header_only_sections_stay_legitimate(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent.parent / "fixtures" / "patches" / "git-rename-mode-binary.patch"
+    files = load_series(_spec(fixture)).patches[0].files
+    assert len(files) == 8 and sum(1 for f in files if not f.hunks) == 2  # binary, mode change
+    mode = tmp_path / "mode.patch"
+    mode.write_bytes(b"diff --git a/f.c b/f.c\nold mode 100644\nnew mode 100755\n")
+    (fp,) = load_series(_spec(mode)).patches[0].files
+    assert (fp.old_mode, fp.new_mode, fp.hunks) == (0o100644, 0o100755, ())
+
+
+@pytest.mark.parametrize("data", [b"", b"\n\n", b"Just a message.\n---\nno diff here\n"])
+def test_patch_without_a_diff_is_a_warning_not_a_pass(tmp_path: Path, data: bytes) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    f = tmp_path / "text.patch"
+    f.write_bytes(data)
+    report = check_series(load_series(_spec(f)), DirTree(tree))
+    (p,) = report.patches
+    assert report.status is Status.WARN and p.empty and p.klass is HunkClass.CLEAN
+    assert "appears to be empty" in p.note and "appears to be empty" in report.summary
+    assert p.to_json()["empty"] is True
+
+
+# --- 10: creating a file through a symbolic link with a modify-style header -----------------
+
+
+def _link_patch(target: str) -> bytes:
+    return (
+        b"diff --git a/evil b/evil\nnew file mode 120000\n--- /dev/null\n+++ b/evil\n"
+        b"@@ -0,0 +1 @@\n+" + target.encode() + b"\n\\ No newline at end of file\n"
+    )
+
+
+_THROUGH = b"--- a/evil/x\n+++ b/evil/x\n@@ -0,0 +1 @@\n+owned\n"
+
+
+@pytest.mark.parametrize("where", ["made-by-a-patch", "in-the-tree", "in-tree-target"])
+def test_create_through_a_symlink_with_a_modify_header_is_a_conflict(
+    tmp_path: Path, where: str
+) -> None:
+    from tracker.apply.materialise import write_changes
+    from tracker.patchsets.diff import parse_patch
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "tree"
+    (root / "real").mkdir(parents=True)
+    (root / "keep.c").write_bytes(b"x\n")
+    patches = [parse_patch(_THROUGH, name="0002-through.patch")]
+    if where == "made-by-a-patch":
+        patches.insert(0, parse_patch(_link_patch(str(outside)), name="0001-link.patch"))
+    else:
+        (root / "evil").symlink_to(outside if where == "in-the-tree" else root / "real")
+    report = check_series(Series("s", tuple(patches)), DirTree(root))
+    f = report.patches[-1].files[0]
+    assert report.status is Status.FAIL and f.klass is HunkClass.CONFLICT
+    assert f.path == "evil/x" and "evil is a symbolic link" in f.note
+    assert "evil/x" not in report.changes
+    write_changes(root, report.changes, report.modes)  # what configure does: nothing to refuse
+    assert list(outside.iterdir()) == [] and list((root / "real").iterdir()) == []

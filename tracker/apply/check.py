@@ -31,6 +31,7 @@ def worst(classes: Iterable[HunkClass]) -> HunkClass:
 
 
 _SYMLINK = 0o120000
+EMPTY_NOTE = "appears to be empty: it holds no diff (quilt applies it as empty)"
 
 
 @dataclass
@@ -143,7 +144,9 @@ def _apply_file(
 ) -> FileReport:
     """Check one file section; on success record its effect in ``pending``."""
     path = fp.path
-    for written in {fp.new_path} - {None, fp.old_path}:
+    # every name the section may write, even under a modify-style header (`--- a/evil/x` with
+    # `@@ -0,0`): a parent that is a link (from the tree or an earlier patch) is refused
+    for written in {fp.new_path} - {None}:
         assert written is not None
         link = _blocked(state, written, pending)
         if link is not None:
@@ -281,12 +284,13 @@ def check_patch(
     pending_modes: dict[str, int] = {}
     files = tuple(_apply_file(fp, state, pending, pending_modes, fuzz) for fp in patch.files)
     klass = worst(f.klass for f in files)
-    note = "" if files else "empty patch: it changes no file"
+    note = "" if files else EMPTY_NOTE
     if klass is HunkClass.ALREADY_APPLIED and all(
         f.klass is HunkClass.ALREADY_APPLIED for f in files
     ):
         note = "already applied upstream: drop it from the series"
-    return PatchReport(name=patch.name, klass=klass, files=files, note=note), pending, pending_modes
+    report = PatchReport(name=patch.name, klass=klass, files=files, note=note, empty=not files)
+    return report, pending, pending_modes
 
 
 def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
@@ -295,7 +299,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     wanted = {p for patch in series.patches for p in patch.paths}
     for patch in series.patches:
         for fp in patch.files:
-            if fp.new_path is not None and fp.new_path != fp.old_path:
+            if fp.new_path is not None:
                 wanted.update(_parents(fp.new_path))
     state.base = _prefetch(tree, wanted)
     failed_paths: dict[str, str] = {}  # path -> failed patch that touched it
@@ -332,7 +336,10 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
 
 
 def _status(reports: list[PatchReport]) -> Status:
-    return worst(r.klass for r in reports).status()
+    status = worst(r.klass for r in reports).status()
+    if status is Status.PASS and any(r.empty for r in reports):
+        return Status.WARN  # never a silent pass: a patch with no diff is a finding
+    return status
 
 
 def _summary(reports: list[PatchReport], status: Status) -> str:
@@ -366,6 +373,11 @@ def _summary(reports: list[PatchReport], status: Status) -> str:
         for k in (HunkClass.ALREADY_APPLIED, HunkClass.FUZZ, HunkClass.OFFSET)
         if counts.get(k)
     ]
+    empty = [r.name for r in reports if r.empty]
+    if empty:
+        names = ", ".join(empty[:3]) + (", ..." if len(empty) > 3 else "")
+        verb = "appears" if len(empty) == 1 else "appear"
+        parts.append(f"{len(empty)} {verb} to be empty, no diff in it ({names})")
     text = f"{n} patch{'es' if n != 1 else ''} apply; " + ", ".join(parts)
     if counts.get(HunkClass.ALREADY_APPLIED):
         text += " (already applied: drop them)"

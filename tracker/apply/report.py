@@ -73,6 +73,7 @@ class PatchReport:
     depends_on: tuple[str, ...] = ()
     note: str = ""
     sha256: str = ""  # of the patch's bytes
+    empty: bool = False  # no diff in it at all (quilt: "appears to be empty"): a warning
 
     @property
     def hunk_count(self) -> int:
@@ -106,6 +107,8 @@ class PatchReport:
             out["depends_on"] = list(self.depends_on)
         if self.note:
             out["note"] = self.note
+        if self.empty:
+            out["empty"] = True
         if self.sha256:
             out["sha256"] = self.sha256
         return out
