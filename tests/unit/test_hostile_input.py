@@ -208,3 +208,8 @@ def test_create_through_a_symlink_with_a_modify_header_is_a_conflict(
     assert "evil/x" not in report.changes
     write_changes(root, report.changes, report.modes)  # what configure does: nothing to refuse
     assert list(outside.iterdir()) == [] and list((root / "real").iterdir()) == []
+    if where == "in-the-tree" and shutil.which("patch"):  # the oracle refuses it too
+        (tmp_path / "through.patch").write_bytes(_THROUGH)
+        res = run(["patch", "-p1", "-i", str(tmp_path / "through.patch")], cwd=root, timeout=30)
+        assert res.returncode == 1 and "Invalid file name evil/x" in res.stdout + res.stderr
+        assert list(outside.iterdir()) == []

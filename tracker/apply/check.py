@@ -135,6 +135,21 @@ def _all(hunks: tuple[Hunk, ...], klass: HunkClass) -> tuple[HunkReport, ...]:
     return tuple(HunkReport(index=h.index, klass=klass, expected_line=h.first) for h in hunks)
 
 
+def _refuse_link(
+    state: _State, written: str, pending: dict[str, bytes | None], fp: FilePatch
+) -> FileReport | None:
+    """A conflict when writing ``written`` would go through a link or a file, else None."""
+    link = _blocked(state, written, pending)
+    if link is None:
+        return None
+    return FileReport(
+        written,
+        HunkClass.CONFLICT,
+        _all(fp.hunks, HunkClass.CONFLICT),
+        note=f"refused: {link} is a symbolic link or a file, not a directory",
+    )
+
+
 def _apply_file(
     fp: FilePatch,
     state: _State,
@@ -144,18 +159,11 @@ def _apply_file(
 ) -> FileReport:
     """Check one file section; on success record its effect in ``pending``."""
     path = fp.path
-    # every name the section may write, even under a modify-style header (`--- a/evil/x` with
-    # `@@ -0,0`): a parent that is a link (from the tree or an earlier patch) is refused
-    for written in {fp.new_path} - {None}:
+    for written in {fp.new_path} - {None, fp.old_path}:
         assert written is not None
-        link = _blocked(state, written, pending)
-        if link is not None:
-            return FileReport(
-                written,
-                HunkClass.CONFLICT,
-                _all(fp.hunks, HunkClass.CONFLICT),
-                note=f"refused: {link} is a symbolic link or a file, not a directory",
-            )
+        refused = _refuse_link(state, written, pending, fp)
+        if refused is not None:
+            return refused
     if fp.binary:
         return FileReport(
             path,
@@ -166,6 +174,11 @@ def _apply_file(
     names = [n for n in fp.candidates if state.read(n, pending) is not None]
     if fp.op is FileOp.CREATE or (not names and fp.old_side_empty and fp.op is FileOp.MODIFY):
         target = fp.new_path or path
+        # a modify-style header (`--- a/evil/x` with `@@ -0,0`) creates too: GNU patch says
+        # "Invalid file name" when a parent is a link (from the tree or an earlier patch)
+        refused = _refuse_link(state, target, pending, fp)
+        if refused is not None:
+            return refused
         current = state.read(target, pending)
         if current:  # an existing empty file may be created over, as GNU patch allows
             created = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
