@@ -6,7 +6,10 @@ The names are listed in docs/SECURITY.md ("Hostile input: reports, patches and n
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +216,183 @@ def test_create_through_a_symlink_with_a_modify_header_is_a_conflict(
         res = run(["patch", "-p1", "-i", str(tmp_path / "through.patch")], cwd=root, timeout=30)
         assert res.returncode == 1 and "Invalid file name evil/x" in res.stdout + res.stderr
         assert list(outside.iterdir()) == []
+
+
+# --- a workspace for the commands: a git feed with one release and a quilt patch set ----------
+
+NUMBERS = b"".join(b"%d\n" % i for i in range(1, 31))
+HOSTILE = "\x1b]0;pwned\x07[/bold]x[link=https://evil.example]y[/link]\x1b[8m"
+LATIN1 = b"caf\xe9.c"  # a name that is not UTF-8
+
+
+def _git(repo: Path, *args: str) -> None:
+    run(["git", "-C", str(repo), *args], cwd=repo, timeout=60, check=True)
+
+
+def _mod(path: bytes, old: bytes = b"10", new: bytes = b"ten") -> bytes:
+    return (
+        b"--- a/"
+        + path
+        + b"\n+++ b/"
+        + path
+        + b"\n@@ -9,3 +9,3 @@\n 9\n-"
+        + old
+        + b"\n+"
+        + new
+        + b"\n 11\n"
+    )
+
+
+def _workspace(root: Path, patches: dict[str, bytes], target: str) -> Path:
+    """``ws/``: a git feed (tag v6.1 with f.c and a Latin-1-named file) and patch set ``demo``."""
+    repo = root / "linux"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "master")
+    (repo / "f.c").write_bytes(NUMBERS)
+    (repo / os.fsdecode(LATIN1)).write_bytes(NUMBERS)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "Linux 6.1")
+    _git(repo, "tag", "v6.1")
+    ws = root / "ws"
+    q = ws / "patches" / "demo" / "q"
+    q.mkdir(parents=True)
+    for name, data in patches.items():
+        (q / name).parent.mkdir(parents=True, exist_ok=True)
+        (q / name).write_bytes(data)
+    (q / "series").write_text("".join(f"{n}\n" for n in patches))
+    (ws / "patches" / "demo" / "patchset.toml").write_text(
+        f'name = "demo"\nsummary = {json.dumps("summary " + HOSTILE)}\n\n[[versions]]\n'
+        'version = "1"\nbase = "6.1"\nformat = "quilt"\nsource = "q"\n\n[track]\n'
+        f'kernels = ">=6.1"\ntargets = [{json.dumps(target)}]\n'
+    )
+    (ws / "ktrack.toml").write_text(
+        f'[feeds.local]\nkind = "git"\nurl = "{repo}"\ntags = "v6.*"\n\n'
+        '[patchsets]\npaths = ["patches"]\n\n[run]\nbaseline = false\n'
+    )
+    return ws
+
+
+def _ktrack(ws: Path, *args: str, home: str = "data") -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "COLUMNS": "400", "KTRACK_HOME": str(ws / home)}
+    return subprocess.run(
+        [sys.executable, "-m", "tracker.cli", *args],
+        cwd=ws,
+        capture_output=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def _assert_safe(res: subprocess.CompletedProcess[bytes], *visible: str) -> str:
+    """No raw escape, no markup eaten, no traceback: every hostile string shown as text."""
+    out = res.stdout + res.stderr
+    assert b"\x1b" not in out and b"\x07" not in out, out
+    text = out.decode("utf-8")
+    assert "Traceback" not in text and "internal error" not in text, text
+    flat = "".join(text.split())  # tables may fold a long name
+    for v in visible:
+        assert "".join(v.split()) in flat, (v, text)
+    return text
+
+
+PNAME = "\x1b]0;pwned\x07[/bold]x[link=evil.example]y[/link]\x1b[8m.patch"
+HOSTILE_PATH = "[/bold]\x1b[8mz.c"
+HOSTILE_TARGET = "x86_64:[link=evil.example]cfg\x1b[8m"
+
+
+@pytest.fixture(scope="module")
+def hostile_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A patch set whose patch names, paths, summary and target are hostile, and one patch with
+    paths that are not UTF-8; the release synced, one inline run of the apply stage done."""
+    created = HOSTILE_PATH.encode()
+    patches = {
+        "0001-latin1.patch": _mod(LATIN1, b"99", b"x")
+        + b"--- /dev/null\n+++ b/new\xff.c\n@@ -0,0 +1 @@\n+new\n",
+        "0002-path.patch": b"--- /dev/null\n+++ b/" + created + b"\n@@ -0,0 +1 @@\n+z\n",
+        PNAME: _mod(b"f.c", HOSTILE.encode(), b"x"),
+    }
+    ws = _workspace(tmp_path_factory.mktemp("hostile"), patches, HOSTILE_TARGET)
+    res = _ktrack(ws, "releases", "sync")
+    assert res.returncode == 0, res.stderr
+    return ws
+
+
+def test_non_utf8_paths_check(hostile_ws: Path) -> None:
+    res = _ktrack(hostile_ws, "check", "demo", "6.1")
+    assert res.returncode == 1
+    _assert_safe(res, "0001-latin1.patch", "caf\\xe9.c")
+    res = _ktrack(hostile_ws, "check", "demo", "6.1", "--json")
+    doc = json.loads(res.stdout)
+    (f,) = [f for f in doc["patches"][0]["files"] if f["path"] == "caf\\xe9.c"]
+    assert res.returncode == 1 and f["class"] == "conflict"  # read (not missing), then judged
+
+
+def test_non_utf8_symlink_target_in_a_tree_folder(tmp_path: Path) -> None:
+    from tracker.patchsets.diff import parse_patch
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    os.symlink(b"caf\xe9", bytes(root) + b"/lnk")
+    patch = parse_patch(b"--- /dev/null\n+++ b/lnk/x\n@@ -0,0 +1 @@\n+x\n", name="p")
+    report = check_series(Series("s", (patch,)), DirTree(root))
+    assert report.patches[0].klass is HunkClass.CONFLICT and "lnk is a symbolic link" in (
+        report.patches[0].files[0].note
+    )
+
+
+@pytest.mark.parametrize("executor", [["--executor", "inline"], ["--executor", "local", "-j", "2"]])
+def test_non_utf8_paths_run(hostile_ws: Path, executor: list[str]) -> None:
+    home = "data-" + executor[1]
+    assert _ktrack(hostile_ws, "releases", "sync", home=home).returncode == 0
+    res = _ktrack(hostile_ws, "run", "--stages", "apply", *executor, home=home)
+    text = _assert_safe(res, "caf\\xe9.c")
+    assert res.returncode == 0 and "1 fail" in text
+
+
+# --- 12: terminal escapes and Rich markup in names are shown as text ------------------------
+
+SHOWN_PNAME = "\\x1b]0;pwned\\x07[/bold]x[link=evil.example]y[/link]\\x1b[8m.patch"
+SHOWN_TARGET = "[link=evil.example]cfg\\x1b[8m"
+
+
+@pytest.fixture(scope="module")
+def hostile_run(hostile_ws: Path) -> subprocess.CompletedProcess[bytes]:
+    return _ktrack(hostile_ws, "run", "--stages", "apply", "--executor", "inline")
+
+
+def test_hostile_names_check(hostile_ws: Path) -> None:
+    res = _ktrack(hostile_ws, "check", "demo@1", "6.1")
+    assert res.returncode == 1
+    _assert_safe(res, SHOWN_PNAME, "\\x1b]0;pwned\\x07[/bold]x[link=https://evil.example]")
+
+
+def test_hostile_names_run(hostile_run: subprocess.CompletedProcess[bytes]) -> None:
+    text = _assert_safe(hostile_run, SHOWN_TARGET)
+    assert hostile_run.returncode == 0 and "1 fail" in text
+
+
+def test_hostile_names_matrix(
+    hostile_ws: Path, hostile_run: subprocess.CompletedProcess[bytes]
+) -> None:
+    res = _ktrack(hostile_ws, "matrix")
+    assert res.returncode == 0
+    _assert_safe(res, SHOWN_TARGET, "apply:fail")
+
+
+def test_hostile_names_plan(hostile_ws: Path) -> None:
+    res = _ktrack(hostile_ws, "plan", "--stages", "apply")
+    assert res.returncode == 0
+    _assert_safe(res, SHOWN_TARGET, "demo@1")
+
+
+def test_hostile_names_patchsets_list(hostile_ws: Path) -> None:
+    res = _ktrack(hostile_ws, "patchsets", "list")
+    assert res.returncode == 0
+    _assert_safe(res, "summary \\x1b]0;pwned\\x07[/bold]x[link=https://evil.example]y[/link]")
+
+
+def test_hostile_names_in_error_messages(hostile_ws: Path) -> None:
+    res = _ktrack(hostile_ws, "check", f"demo@{HOSTILE}", "6.1")
+    assert res.returncode == 2
+    _assert_safe(res, "[/bold]x[link=https://evil.example]")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from tracker.apply.engine import FileResult, HunkResult, patch_lines, split_lines
 from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
+from tracker.safetext import unsurrogate
 from tracker.sources.tree import Tree
 from tracker.vocab import HunkClass, Status
 
@@ -340,7 +341,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     status = _status(reports)
     return ApplyReport(
         status=status,
-        summary=_summary(reports, status),
+        summary=unsurrogate(_summary(reports, status)),  # names are bytes: keep it UTF-8
         patches=tuple(reports),
         changes=changes,
         modes=modes,

@@ -80,6 +80,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from tracker.pipeline import executors, record
     from tracker.pipeline.baseline import release_fails_alone
     from tracker.pipeline.plan import plan
+    from tracker.safetext import printable
     from tracker.vocab import Stage, Status
 
     signal.signal(signal.SIGTERM, executors.interrupt_once)
@@ -116,7 +117,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
+        TextColumn("{task.fields[last]}", markup=False),  # names: never markup
         console=ctx.err,
         transient=False,
         disable=ctx.args.quiet,
@@ -130,11 +131,11 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
                 results.append(done)
                 where = f"{done.stage}:{done.status}" if done.stage else done.status
                 tag = " (reused)" if done.reused else ""
-                progress.update(task, advance=1, last=f"{done.label}: {where}{tag}")
+                last = printable(f"{done.label}: {where}{tag}")
+                progress.update(task, advance=1, last=last)
                 if not done.reused:
-                    progress.console.print(
-                        f"  {done.label}: {where} {done.summary}"[:300], markup=False
-                    )
+                    line = printable(f"  {done.label}: {where} {done.summary}"[:300])
+                    progress.console.print(line, markup=False)
 
             if args.executor == "inline":
                 executors.run_inline(settings, db, jobs, run_id, on_done)

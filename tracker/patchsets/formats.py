@@ -390,9 +390,11 @@ def content_hash(spec: VersionSpec) -> str:
                 p = Path(root) / name
                 st = p.lstat()
                 rel = p.relative_to(spec.tests).as_posix()
-                h.update(f"test\0{rel}\0{st.st_mode & 0o111 and 1}\0".encode())
+                h.update(
+                    f"test\0{rel}\0{st.st_mode & 0o111 and 1}\0".encode(errors="surrogateescape")
+                )
                 if stat.S_ISLNK(st.st_mode):
-                    h.update(os.readlink(p).encode())
+                    h.update(os.fsencode(os.readlink(p)))
                 elif stat.S_ISREG(st.st_mode):
                     h.update(p.read_bytes())
     return h.hexdigest()

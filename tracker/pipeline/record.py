@@ -23,6 +23,7 @@ from tracker.results.models import (
     RunJob,
     StageResult,
 )
+from tracker.safetext import unsurrogate
 from tracker.versions import KernelVersion
 from tracker.vocab import Cause, Outcome, Stage, Status
 
@@ -153,7 +154,7 @@ def record_stage(
             stage=stage.value,
             status=outcome.status.value,
             cause=outcome.cause.value if outcome.cause is not None else None,
-            summary=(outcome.summary or "")[:4000],
+            summary=unsurrogate(outcome.summary or "")[:4000],
             detail=outcome.detail,
             started_at=started_at,
             duration=duration,
@@ -181,7 +182,7 @@ def record_stage(
         job.furthest_stage = stage.value
         job.status = outcome.status.value
         job.cause = outcome.cause.value if outcome.cause is not None else None
-        job.summary = (outcome.summary or "")[:4000]
+        job.summary = unsurrogate(outcome.summary or "")[:4000]
 
 
 def finish_job(session: Session, job: Job, *, interrupted: str | None = None) -> None:

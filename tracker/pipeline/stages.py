@@ -16,6 +16,7 @@ from tracker.config import Settings
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import baseline
 from tracker.pipeline.plan import JobSpec
+from tracker.safetext import unsurrogate
 from tracker.vocab import Cause, Outcome, Stage, Status
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def _apply_log(report: Any) -> str:
                 where = f" at line {h.line}" if getattr(h, "line", None) else ""
                 lines.append(f"    hunk {h.index}: {h.klass.value}{where}")
     lines.append(f"verdict: {report.status.value}: {report.summary}")
-    return "\n".join(lines) + "\n"
+    return unsurrogate("\n".join(lines) + "\n")  # a path that is not UTF-8 is logged as \xNN
 
 
 def write_patched_tree(state: JobState) -> Path:
