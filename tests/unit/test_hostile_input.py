@@ -378,6 +378,8 @@ def test_hostile_names_matrix(
     res = _ktrack(hostile_ws, "matrix")
     assert res.returncode == 0
     _assert_safe(res, SHOWN_TARGET, "apply:fail")
+    res = _ktrack(hostile_ws, "matrix", "--markdown")
+    assert res.returncode == 0 and b"\x1b" not in res.stdout
 
 
 def test_hostile_names_plan(hostile_ws: Path) -> None:
