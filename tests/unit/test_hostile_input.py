@@ -398,3 +398,53 @@ def test_hostile_names_in_error_messages(hostile_ws: Path) -> None:
     res = _ktrack(hostile_ws, "check", f"demo@{HOSTILE}", "6.1")
     assert res.returncode == 2
     _assert_safe(res, "[/bold]x[link=https://evil.example]")
+
+
+# --- 20: the placement search is bounded; the apply stage has a time limit -----------------
+
+
+def _repeated(kind: str) -> tuple[bytes, bytes]:
+    """(file, patch): 200 hunks whose context occurs ~100,000 times in the file but never with
+    the hunk's own lines around it."""
+    if kind == "one-line":
+        line = b'\tpr_debug("the same context line");\n'
+        data = line * 100_000
+        body = b" %s-gone\n+new\n %s" % (line, line)
+    else:  # every line of the hunk is common, the combination is nowhere
+        data = b"a\nb\n" * 50_000
+        body = b" a\n a\n-b\n+c\n b\n"
+    size = body.count(b"\n") - 1
+    hunks = [
+        b"@@ -%d,%d +%d,%d @@\n" % (1 + i * 500, size, 1 + i * 500, size) + body for i in range(200)
+    ]
+    return data, b"--- a/f.c\n+++ b/f.c\n" + b"".join(hunks)
+
+
+@pytest.mark.parametrize("kind", ["one-line", "two-lines"])
+@pytest.mark.parametrize("fuzz", [0, 2])
+def test_repeated_context_is_placed_in_bounded_time(tmp_path: Path, kind: str, fuzz: int) -> None:
+    import resource
+
+    from tracker.patchsets.diff import parse_patch
+
+    data, patch_bytes = _repeated(kind)
+    (tmp_path / "f.c").write_bytes(data)
+    patch = parse_patch(patch_bytes, name="p.patch")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    report = check_series(Series("s", (patch,)), DirTree(tmp_path), fuzz=fuzz)
+    spent = resource.getrusage(resource.RUSAGE_SELF).ru_utime - before
+    hunks = report.patches[0].files[0].hunks
+    assert spent < 3.0, f"{spent:.1f} s of CPU for a {len(patch_bytes)} byte patch"
+    if shutil.which("patch"):  # the same verdict as GNU patch, hunk by hunk
+        (tmp_path / "p.patch").write_bytes(patch_bytes)
+        argv = ["patch", "-p1", "--dry-run", f"-F{fuzz}", "-i", str(tmp_path / "p.patch")]
+        out = run(argv, cwd=tmp_path, timeout=120).stdout
+        gnu_failed = {
+            int(w.split()[1].lstrip("#"))
+            for w in out.splitlines()
+            if "FAILED" in w and w.startswith("Hunk")
+        }
+        ours_failed = {h.index for h in hunks if h.klass is HunkClass.CONFLICT}
+        assert ours_failed == gnu_failed
+    else:
+        assert all(h.klass is HunkClass.CONFLICT for h in hunks)

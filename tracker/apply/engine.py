@@ -14,9 +14,12 @@ The rules (see REFERENCE.md, "How GNU patch places a hunk"):
 * a hunk is applied as GNU's ``apply_hunk`` does: context comes from the file (not the patch),
   removed lines are skipped, added lines written, input lines beyond the end are simply absent.
 
-Instead of GNU's line-by-line walk, candidate positions come from a scan of the file's bytes for
-the hunk's longest line; they are ranked in the exact order GNU's loop would visit them, so
-the first match is the same one.
+Instead of GNU's line-by-line walk, the file is written once as a string of fixed-width line
+codes (equal lines, equal codes) and the hunk's compared lines as a needle: ``bytes.find`` upward
+from the guess and ``bytes.rfind`` downward give the nearest match on each side in linear time, and
+the nearer one (the upward one on a tie) is the one GNU's outward loop would reach first. So the
+verdict is GNU's, exactly, and a context line repeated 100,000 times costs one scan, not 100,000
+comparisons per hunk.
 """
 
 from __future__ import annotations
@@ -89,24 +92,63 @@ def _pattern(hunk: Hunk, reverse: bool) -> _Pattern:
     )
 
 
+def _code(n: int, width: int) -> bytes:
+    """Line code ``n`` in ``width`` bytes: only the first byte has its high bit set, so a match
+    of a needle of codes can only start on a code boundary."""
+    out = [0x80 | (n & 0x7F)]
+    for _ in range(width - 1):
+        n >>= 7
+        out.append(n & 0x7F)
+    return bytes(out)
+
+
 class _Input:
-    """The file being patched: its lines and its bytes."""
+    """The file being patched: its lines, its bytes and (built on first use) its line codes."""
 
     def __init__(self, lines: Sequence[bytes], data: bytes | None = None) -> None:
         self.lines = lines
         self.data = b"".join(lines) if data is None else data
+        self._codes: dict[bytes, bytes] | None = None
+        self._coded = b""
+        self._width = 4 if len(lines) < 1 << 28 else 8
 
-    def positions(self, line: bytes) -> list[int]:
-        """Every 1-based line number whose text is ``line`` (``list.index`` runs in C)."""
-        lines = self.lines
+    def _encode(self) -> dict[bytes, bytes]:
+        codes: dict[bytes, bytes] = {}
+        parts = []
+        width = self._width
+        for line in self.lines:
+            c = codes.get(line)
+            if c is None:
+                c = codes[line] = _code(len(codes), width)
+            parts.append(c)
+        self._coded = b"".join(parts)
+        self._codes = codes
+        return codes
+
+    def needle(self, lines: Sequence[bytes]) -> bytes | None:
+        """The codes of ``lines``; None when one of them is not in the file at all."""
+        codes = self._codes if self._codes is not None else self._encode()
         out = []
-        i = -1
-        try:
-            while True:
-                i = lines.index(line, i + 1)
-                out.append(i + 1)
-        except ValueError:
-            return out
+        for line in lines:
+            c = codes.get(line)
+            if c is None:
+                return None
+            out.append(c)
+        return b"".join(out)
+
+    def find(self, needle: bytes, first: int, last: int, *, downward: bool) -> int:
+        """The 1-based line in ``[first, last]`` where ``needle`` starts: the lowest one, or the
+        highest when ``downward``; 0 when there is none."""
+        if first > last or first < 1:
+            return 0
+        w = self._width
+        start, end = (first - 1) * w, (last - 1) * w + len(needle)
+        at = (
+            self._coded.rfind(needle, start, end)
+            if downward
+            else self._coded.find(needle, start, end)
+        )
+        return 0 if at < 0 else at // w + 1
 
     def match(self, pat: list[bytes], base: int, prefix_fuzz: int, suffix_fuzz: int) -> bool:
         """GNU ``patch_match``: pattern lines 1+pf..n-sf against input from base+pf."""
@@ -173,19 +215,6 @@ def locate(
     else:
         min_offset = 0
 
-    def rank(pos: int) -> tuple[int, int] | None:
-        """The step of GNU's outward loop that visits ``pos`` first, or None."""
-        best: tuple[int, int] | None = None
-        o1 = pos - first_guess
-        if min_offset <= o1 <= max_offset and o1 <= max_pos_offset:
-            best = (o1, 0)
-        o2 = first_guess - pos
-        if min_offset <= o2 <= max_offset and o2 <= max_neg_offset:
-            cand = (o2, 1)
-            if best is None or cand < best:
-                best = cand
-        return best
-
     # fast path: the guess itself is GNU's first try whenever offset 0 is in range
     if (
         min_offset == 0
@@ -203,23 +232,68 @@ def locate(
             if offset <= max_neg_offset:
                 return first_guess - offset, in_offset - offset
         return 0, in_offset
-    # candidates: where the most distinctive (longest) compared line occurs
-    key_at = max(range(lo, hi), key=lambda j: len(pat.lines[j]))
-    if pat.lines[key_at] == b"":
-        positions = list(range(1, input_lines + 1))  # only possible for an empty last line
-    else:
-        positions = inp.positions(pat.lines[key_at])
-    ranked = []
-    for q in positions:
-        pos = q - key_at
-        r = rank(pos)
-        if r is not None:
-            ranked.append((r, pos))
-    ranked.sort()
-    for (offset, neg), pos in ranked:
-        if inp.match(pat.lines, pos, prefix_fuzz, suffix_fuzz):
-            return pos, in_offset + (-offset if neg else offset)
-    return 0, in_offset
+    # GNU's loop visits first_guess + o (o <= max_pos_offset) then first_guess - o (o <=
+    # max_neg_offset) for o = min_offset, min_offset + 1, ...: two contiguous runs of positions
+    up = _first_match(
+        inp, pat, lo, hi, first_guess + min_offset, first_guess + min(max_offset, max_pos_offset)
+    )
+    down = _first_match(
+        inp,
+        pat,
+        lo,
+        hi,
+        first_guess - min(max_offset, max_neg_offset),
+        first_guess - min_offset,
+        downward=True,
+    )
+    if up is None and down is None:
+        return 0, in_offset
+    if down is None or (up is not None and up - first_guess <= first_guess - down):
+        assert up is not None
+        return up, in_offset + (up - first_guess)
+    return down, in_offset + (down - first_guess)
+
+
+def _first_match(
+    inp: _Input, pat: _Pattern, lo: int, hi: int, first: int, last: int, *, downward: bool = False
+) -> int | None:
+    """The first position in ``first..last`` (walked upward, or downward) where the pattern's
+    lines ``lo..hi-1`` match; positions whose compared lines run off the file are GNU's too
+    (a line off the file matches only an empty pattern line) and are tried one by one."""
+    if first > last:
+        return None
+    n = len(inp.lines)
+    below = (first, min(last, -lo))  # the first compared line is above line 1
+    above = (max(first, n - hi + 2), last)  # the last compared line is past the end
+    inside = (max(first, 1 - lo), min(last, n - hi + 1))
+
+    def one_by_one(a: int, b: int, must_be_empty: bytes) -> int | None:
+        if a > b or must_be_empty != b"":
+            return None
+        for pos in range(b, a - 1, -1) if downward else range(a, b + 1):
+            if inp.match(pat.lines, pos, lo, len(pat.lines) - hi):
+                return pos
+        return None
+
+    def scan() -> int | None:
+        if inside[0] > inside[1]:
+            return None
+        needle = inp.needle(pat.lines[lo:hi])
+        if needle is None:  # a compared line the file does not have matches nowhere
+            return None
+        at = inp.find(needle, inside[0] + lo, inside[1] + lo, downward=downward)
+        return at - lo if at else None
+
+    parts = [
+        lambda: one_by_one(*below, pat.lines[lo]),
+        scan,
+        lambda: one_by_one(*above, pat.lines[hi - 1]),
+    ]
+    for part in reversed(parts) if downward else parts:
+        found = part()
+        if found is not None:
+            return found
+    return None
 
 
 class _Output:
