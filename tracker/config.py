@@ -58,6 +58,9 @@ class Settings:
     feeds: tuple[FeedConfig, ...] = ()
     patchset_paths: tuple[Path, ...] = (Path("patches"),)
     jobs: int = 0  # 0: number of CPUs
+    apply_timeout: float = (
+        300.0  # the apply stage's limit (seconds): expiry is an error, no verdict
+    )
     build_timeout: float = 3600.0
     boot_timeout: float = 120.0
     boot_accel: str = "tcg"  # tcg, kvm, or auto (KVM when a probe boot proves it works)
@@ -163,6 +166,13 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
         values["jobs"] = _want(run["jobs"], int, f"{path}: run.jobs")
     if "baseline" in run:
         values["baseline"] = _want(run["baseline"], bool, f"{path}: run.baseline")
+    if "apply_timeout" in run:
+        limit = float(_want(run["apply_timeout"], (int, float), f"{path}: run.apply_timeout"))
+        if not 0 < limit < float("inf"):
+            raise UserError(
+                f"{path}: run.apply_timeout: {limit} is not a positive number of seconds"
+            )
+        values["apply_timeout"] = limit
     build = _want(data.get("build", {}), dict, f"{path}: [build]")
     if "timeout" in build:
         values["build_timeout"] = float(

@@ -448,3 +448,31 @@ def test_repeated_context_is_placed_in_bounded_time(tmp_path: Path, kind: str, f
         assert ours_failed == gnu_failed
     else:
         assert all(h.klass is HunkClass.CONFLICT for h in hunks)
+
+
+def test_apply_timeout_is_an_infrastructure_error_not_a_verdict(tmp_path: Path) -> None:
+    data, patch_bytes = _repeated("one-line")
+    ws = _workspace(tmp_path, {"p.patch": patch_bytes}, "x86_64:tinyconfig")
+    with (ws / "ktrack.toml").open("a") as fh:
+        fh.write("apply_timeout = 0.000001\n")  # [run] is the last table
+    assert _ktrack(ws, "releases", "sync").returncode == 0
+    res = _ktrack(ws, "check", "demo", "6.1")
+    err = _assert_safe(res)
+    assert res.returncode == 3 and "longer than its limit of 1e-06 s" in err
+    res = _ktrack(ws, "run", "--stages", "apply", "--executor", "inline")
+    text = _assert_safe(res)
+    assert res.returncode == 3 and "1 error" in text and "infrastructure error" in text
+    from tracker.results.db import Database
+    from tracker.results.models import Job, StageResult
+
+    db = Database(f"sqlite:///{ws / 'data' / 'tracker.db'}")
+    with db.session() as s:
+        (stage,) = s.query(StageResult).all()
+        (job,) = s.query(Job).all()
+        assert (stage.stage, stage.status, stage.cause) == ("apply", "error", "infrastructure")
+        assert job.status == "error" and "longer than its limit" in (stage.summary or "")
+    db.dispose()
+    for bad in ("-1", "0", "inf", '"5"'):
+        (ws / "ktrack.toml").write_text(f"[run]\napply_timeout = {bad}\n")
+        res = _ktrack(ws, "check", "demo", "6.1")
+        assert res.returncode == 2 and b"run.apply_timeout" in res.stderr, bad

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tracker.apply.engine import FileResult, HunkResult, patch_lines, split_lines
+from tracker.apply.engine import Deadline, FileResult, HunkResult, patch_lines, split_lines
 from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
 from tracker.safetext import unsurrogate
@@ -40,6 +40,7 @@ class _State:
     """The tree as the series has left it so far."""
 
     tree: Tree
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
     files: dict[str, bytes | None] = field(default_factory=dict)  # overlay
     modes: dict[str, int] = field(default_factory=dict)
     base: dict[str, bytes | None] = field(default_factory=dict)  # prefetched tree reads
@@ -182,7 +183,9 @@ def _apply_file(
             return refused
         current = state.read(target, pending)
         if current:  # an existing empty file may be created over, as GNU patch allows
-            created = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
+            created = patch_lines(
+                [], fp.hunks, max_fuzz=fuzz, detect_reverse=False, deadline=state.deadline
+            )
             if created.output is not None and created.output == current:
                 return FileReport(
                     target,
@@ -196,7 +199,9 @@ def _apply_file(
                 _all(fp.hunks, HunkClass.FILE_EXISTS),
                 note="the patch creates a file the tree already has",
             )
-        result = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
+        result = patch_lines(
+            [], fp.hunks, max_fuzz=fuzz, detect_reverse=False, deadline=state.deadline
+        )
         if result.output is None:
             return FileReport(target, HunkClass.CONFLICT, _hunk_reports(result, fp.hunks, []))
         pending[target] = result.output
@@ -247,7 +252,7 @@ def _apply_file(
             note="the patch empties a file that is already empty",
         )
     lines = state.lines(source, data)
-    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data)
+    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data, deadline=state.deadline)
     reports = _hunk_reports(result, fp.hunks, lines)
     if result.reversed:
         klass = HunkClass.CONFLICT if result.failed else HunkClass.ALREADY_APPLIED
@@ -307,9 +312,15 @@ def check_patch(
     return report, pending, pending_modes
 
 
-def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
-    """Apply ``series`` in order to ``tree`` (read-only) and report every verdict."""
-    state = _State(tree=tree)
+def check_series(
+    series: Series, tree: Tree, *, fuzz: int = 0, timeout: float | None = None
+) -> ApplyReport:
+    """Apply ``series`` in order to ``tree`` (read-only) and report every verdict.
+
+    ``timeout`` (seconds) bounds the whole check: past it an InfraError is raised between two
+    hunks, never a verdict (the stage records ``error``, cause infrastructure)."""
+    deadline = Deadline(timeout)
+    state = _State(tree=tree, deadline=deadline)
     wanted = {p for patch in series.patches for p in patch.paths}
     for patch in series.patches:
         for fp in patch.files:
@@ -320,6 +331,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     touched: dict[str, str] = {}
     reports: list[PatchReport] = []
     for patch in series.patches:
+        deadline.check()
         report, pending, pending_modes = check_patch(patch, state, fuzz)
         report = dataclasses.replace(report, sha256=patch.sha256)
         deps = sorted({failed_paths[p] for p in patch.paths if p in failed_paths})

@@ -24,9 +24,11 @@ comparisons per hunk.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tracker.errors import InfraError
 from tracker.patchsets.diff import Hunk
 from tracker.vocab import HunkClass
 
@@ -43,6 +45,21 @@ def split_lines(data: bytes) -> list[bytes]:
     if last:
         lines.append(last)
     return lines
+
+
+class Deadline:
+    """A time limit on applying: ``check()`` raises an InfraError once it has passed."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def check(self) -> None:
+        if self.at is not None and time.monotonic() > self.at:
+            raise InfraError(
+                f"the apply stage took longer than its limit of {self.seconds:g} s",
+                hint="raise [run] apply_timeout in ktrack.toml if the series is that large",
+            )
 
 
 @dataclass(frozen=True)
@@ -368,6 +385,7 @@ def patch_lines(
     max_fuzz: int = 0,
     detect_reverse: bool = True,
     data: bytes | None = None,
+    deadline: Deadline | None = None,
 ) -> FileResult:
     """Apply ``hunks`` to ``lines`` (``data``: the same, joined) the way ``patch -N -F<max_fuzz>`` would.
 
@@ -380,6 +398,8 @@ def patch_lines(
     in_offset = 0
     results: list[HunkResult] = []
     for n, hunk in enumerate(hunks):
+        if deadline is not None:
+            deadline.check()
         pat = _pattern(hunk, False)
         context = max(pat.prefix_context, pat.suffix_context)
         top = min(max_fuzz, context)
@@ -399,7 +419,7 @@ def patch_lines(
                 break
             fuzz += 1
         if reversed_at is not None:
-            return _reversed(inp, hunks, max_fuzz, reversed_at)
+            return _reversed(inp, hunks, max_fuzz, reversed_at, deadline)
         if where:
             in_offset = new_offset  # GNU moves the offset even when apply_hunk then refuses
         if where and out.apply(pat, hunk.new_lines(), where):
@@ -422,7 +442,11 @@ def patch_lines(
 
 
 def _reversed(
-    inp: _Input, hunks: Sequence[Hunk], max_fuzz: int, first: tuple[int, int, int]
+    inp: _Input,
+    hunks: Sequence[Hunk],
+    max_fuzz: int,
+    first: tuple[int, int, int],
+    deadline: Deadline | None = None,
 ) -> FileResult:
     """The file's first hunk is already there: check the others reversed, in order."""
     where, in_offset, fuzz = first
@@ -439,6 +463,8 @@ def _reversed(
     ]
     out.apply(_pattern(hunks[0], True), hunks[0].old_lines(), where)
     for hunk in hunks[1:]:
+        if deadline is not None:
+            deadline.check()
         pat = _pattern(hunk, True)
         top = min(max_fuzz, max(pat.prefix_context, pat.suffix_context))
         expected = pat.first + in_offset

@@ -69,7 +69,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     else:
         tree = _store_tree(ctx, kernel)
     try:
-        report = check_series(series, tree, fuzz=fuzz)
+        report = check_series(series, tree, fuzz=fuzz, timeout=ctx.settings.apply_timeout)
     finally:
         close = getattr(tree, "close", None)
         if close is not None:

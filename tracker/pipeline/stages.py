@@ -80,7 +80,9 @@ def stage_apply(state: JobState) -> Outcome:
     series = load_series(state.version)
     state.rev = ensure_release(state.settings, state.db, state.spec.release)
     with ReleaseStore.open(state.settings).tree(state.rev) as tree:
-        report = check_series(series, tree, fuzz=state.version.fuzz)
+        report = check_series(
+            series, tree, fuzz=state.version.fuzz, timeout=state.settings.apply_timeout
+        )
     state.report = report
     log = state.log(Stage.APPLY)
     log.write_text(_apply_log(report), encoding="utf-8")
