@@ -32,6 +32,7 @@ def worst(classes: Iterable[HunkClass]) -> HunkClass:
 
 
 _SYMLINK = 0o120000
+_SPLIT_CACHE = 8  # files whose split into lines is kept for the next patch touching them
 EMPTY_NOTE = "appears to be empty: it holds no diff (quilt applies it as empty)"
 
 
@@ -52,6 +53,8 @@ class _State:
         if cached is not None and cached[0] is data:
             return cached[1]
         lines = split_lines(data)
+        if len(self.split) >= _SPLIT_CACHE:  # a list of lines costs twice the file: keep few
+            self.split.pop(next(iter(self.split)))
         self.split[path] = (data, lines)
         return lines
 
@@ -281,6 +284,7 @@ def _apply_file(
             pending[source] = None
     if output != data or target != source:
         pending[target] = output
+        state.base.pop(source, None)  # read again from the tree only if this patch fails
     if fp.new_mode is not None and fp.old_mode is not None and fp.new_mode != fp.old_mode:
         pending_modes[target] = fp.new_mode  # git "old mode"/"new mode"
     elif target != source:
@@ -343,6 +347,7 @@ def check_series(
         else:
             for path, content in pending.items():
                 state.files[path] = content
+                state.base.pop(path, None)  # the overlay answers for it from now on
                 touched[path] = patch.name
             for path, mode in pending_modes.items():
                 state.modes[path] = mode

@@ -393,6 +393,12 @@ def patch_lines(
     hunk only matches reversed, the file is "previously applied": it is left alone, and the other
     hunks are checked reversed too (already-applied if they match, conflict if not).
     """
+    if not lines and len(hunks) == 1 and hunks[0].kinds.count(b"+") == len(hunks[0].kinds):
+        # a new file: the hunk's text is the file, shared rather than copied (a 50 MB patch of
+        # new files would otherwise be held twice)
+        h = hunks[0]
+        found = HunkResult(h.index, HunkClass.CLEAN, 0, 0, line=h.first, expected_line=h.first)
+        return FileResult((found,), False, h.text)
     inp = _Input(lines, data)
     out = _Output(inp)
     in_offset = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from tracker.cli import Context
@@ -74,6 +75,10 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         close = getattr(tree, "close", None)
         if close is not None:
             close()
+    # nothing is written here: let the parsed patches and the new file contents go before the
+    # report is rendered (a 50 MB patch would otherwise be held twice at the peak)
+    del series
+    report.changes.clear()
     culprits: list[dict[str, object]] = []
     if report.status is Status.FAIL and not args.tree:  # what `ktrack bisect` recorded
         from tracker.bisect_report import culprits_for_check
@@ -92,7 +97,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         doc.update(body)
         if culprits:
             doc["culprits"] = [{k: v for k, v in c.items() if k != "line"} for c in culprits]
-        print(json.dumps(doc, indent=2))
+        json.dump(doc, sys.stdout, indent=2)  # streamed: no second copy as one string
+        sys.stdout.write("\n")
     else:
         from tracker.apply.render import print_report
 
