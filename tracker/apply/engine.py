@@ -203,27 +203,11 @@ def locate(
     if first_guess <= max_neg_offset:
         max_neg_offset = first_guess - 1
 
-    if prefix_fuzz < 0 and pat.first <= 1:
-        # can only match the start of the file
-        if suffix_fuzz < 0 and (pat_lines != input_lines or pat.prefix_context < last_frozen):
-            return 0, in_offset
-        offset = 1 - first_guess
-        if (
-            last_frozen <= pat.prefix_context
-            and offset <= max_pos_offset
-            and inp.match(pat.lines, first_guess + offset, 0, suffix_fuzz)
-        ):
-            return first_guess + offset, in_offset + offset
-        return 0, in_offset
-    if prefix_fuzz < 0:
-        prefix_fuzz = 0
-
-    if suffix_fuzz < 0:
-        # can only match the end of the file
-        offset = first_guess - (input_lines - pat_lines + 1)
-        if offset <= max_neg_offset and inp.match(pat.lines, first_guess - offset, prefix_fuzz, 0):
-            return first_guess - offset, in_offset - offset
-        return 0, in_offset
+    if prefix_fuzz < 0 and pat.first <= 1 or suffix_fuzz < 0:
+        return _anchored(
+            inp, pat, (prefix_fuzz, suffix_fuzz), in_offset, last_frozen, max_pos_offset
+        )
+    prefix_fuzz = max(prefix_fuzz, 0)
 
     if max_pos_offset < 0:
         min_offset = first_guess - max_where
@@ -241,13 +225,12 @@ def locate(
         return first_guess, in_offset
 
     lo, hi = prefix_fuzz, pat_lines - suffix_fuzz
-    if lo >= hi:
-        # nothing left to compare: the first position of the loop wins
-        for offset in range(min_offset, max_offset + 1):
-            if offset <= max_pos_offset:
-                return first_guess + offset, in_offset + offset
-            if offset <= max_neg_offset:
-                return first_guess - offset, in_offset - offset
+    if lo >= hi:  # nothing left to compare: the first position of the loop wins
+        offset = min_offset
+        if offset <= max_offset and offset <= max_pos_offset:
+            return first_guess + offset, in_offset + offset
+        if offset <= max_offset and offset <= max_neg_offset:
+            return first_guess - offset, in_offset - offset
         return 0, in_offset
     # GNU's loop visits first_guess + o (o <= max_pos_offset) then first_guess - o (o <=
     # max_neg_offset) for o = min_offset, min_offset + 1, ...: two contiguous runs of positions
@@ -269,6 +252,38 @@ def locate(
         assert up is not None
         return up, in_offset + (up - first_guess)
     return down, in_offset + (down - first_guess)
+
+
+def _anchored(
+    inp: _Input,
+    pat: _Pattern,
+    fuzz: tuple[int, int],
+    in_offset: int,
+    last_frozen: int,
+    max_pos_offset: int,
+) -> tuple[int, int]:
+    """``locate`` for a hunk that can only match the start of the file (no leading context,
+    at line 1) or only its end (less trailing than leading context)."""
+    prefix_fuzz, suffix_fuzz = fuzz
+    first_guess = pat.first + in_offset
+    pat_lines, input_lines = len(pat.lines), len(inp.lines)
+    if prefix_fuzz < 0 and pat.first <= 1:
+        if suffix_fuzz < 0 and (pat_lines != input_lines or pat.prefix_context < last_frozen):
+            return 0, in_offset
+        offset = 1 - first_guess
+        if (
+            last_frozen <= pat.prefix_context
+            and offset <= max_pos_offset
+            and inp.match(pat.lines, first_guess + offset, 0, suffix_fuzz)
+        ):
+            return first_guess + offset, in_offset + offset
+        return 0, in_offset
+    prefix_fuzz = max(prefix_fuzz, 0)
+    max_neg_offset = first_guess - (last_frozen + 1)
+    offset = first_guess - (input_lines - pat_lines + 1)
+    if offset <= max_neg_offset and inp.match(pat.lines, first_guess - offset, prefix_fuzz, 0):
+        return first_guess - offset, in_offset - offset
+    return 0, in_offset
 
 
 def _first_match(
