@@ -97,6 +97,8 @@ def test_report_unknown_run_or_patchset_exits_2(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+    assert cli_main(["--db", sample_db, "matrix", *flags]) == 2  # the same for the matrix
+    assert message in capsys.readouterr().err
 
 
 # --- 9: a header without a hunk is bad input; a patch without a diff is a warning -----------
