@@ -478,3 +478,29 @@ def test_apply_timeout_is_an_infrastructure_error_not_a_verdict(tmp_path: Path) 
         (ws / "ktrack.toml").write_text(f"[run]\napply_timeout = {bad}\n")
         res = _ktrack(ws, "check", "demo", "6.1")
         assert res.returncode == 2 and b"run.apply_timeout" in res.stderr, bad
+
+
+def test_coded_search_places_hunks_as_the_ranked_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line-code scan (for common lines) and the ranked walk over a rare line's places
+    (GNU's order, checked against GNU patch elsewhere) agree on random files and hunks."""
+    import random
+
+    from tracker.apply import engine, locate
+    from tracker.patchsets.diff import hunk_from_lines
+
+    rnd = random.Random(15)
+    words = [b"a\n", b"b\n", b"c\n", b"d\n"]
+    for _ in range(1500):
+        k = rnd.randint(1, 3)
+        lines = [rnd.choice(words[: k + 1]) for _ in range(rnd.randint(0, 30))]
+        hunks = []
+        for index in range(1, rnd.randint(1, 4) + 1):
+            body = [(rnd.choice(" -+  "), rnd.choice([*words[: k + 1], b"e\n"])) for _ in range(6)]
+            start = rnd.randint(0, len(lines) + 2)
+            hunks.append(hunk_from_lines(index, start, start, [*body, ("+", b"new\n")]))
+        fuzz = rnd.randint(0, 2)
+        monkeypatch.setattr(locate, "_FEW", 64)
+        ranked = engine.patch_lines(lines, hunks, max_fuzz=fuzz)
+        monkeypatch.setattr(locate, "_FEW", 0)
+        coded = engine.patch_lines(lines, hunks, max_fuzz=fuzz)
+        assert ranked == coded, (lines, hunks, fuzz)
