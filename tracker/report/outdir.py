@@ -78,7 +78,9 @@ class ReportFolder:
         try:
             root.mkdir(parents=True, exist_ok=True)
             listed = _listed(root)
-            if listed is None and any(os.scandir(root)):
+            with os.scandir(root) as entries:
+                empty = not any(entries)
+            if listed is None and not empty:
                 raise UserError(
                     f"--out: {root} is not empty and was not written by `ktrack report`",
                     hint="choose a new or empty folder; ktrack never removes files it did not write",
