@@ -305,8 +305,9 @@ HOSTILE_TARGET = "x86_64:[link=evil.example]cfg\x1b[8m"
 
 @pytest.fixture(scope="module")
 def hostile_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A patch set whose patch names, paths, summary and target are hostile, and one patch with
-    paths that are not UTF-8; the release synced, one inline run of the apply stage done."""
+    """A patch set whose patch names, paths, lines, summary and target are hostile, and one
+    patch with paths that are not UTF-8 (it fails on purpose: the path is then shown); the
+    release synced."""
     created = HOSTILE_PATH.encode()
     patches = {
         "0001-latin1.patch": _mod(LATIN1, b"99", b"x")
