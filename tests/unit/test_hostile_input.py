@@ -505,3 +505,26 @@ def test_coded_search_places_hunks_as_the_ranked_one(monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(locate, "_FEW", 0)
         coded = engine.patch_lines(lines, hunks, max_fuzz=fuzz)
         assert ranked == coded, (lines, hunks, fuzz)
+
+
+def test_safe_console_prints_strings_as_text() -> None:
+    """The console every command prints through: no markup, no emoji codes, escapes shown, the
+    bytes of a name that is not UTF-8 as \\xNN (and the same in JSON, logs and the database)."""
+    import io
+
+    from tracker.safetext import SafeConsole, printable, unsurrogate
+
+    name = os.fsdecode(b"caf\xe9.c")
+    buf = io.StringIO()
+    console = SafeConsole(file=buf, width=200)
+    console.print(f"{HOSTILE} :smile: {name}\nnext\tline")
+    from rich.table import Table
+
+    table = Table("a")
+    table.add_row("[/bold]cell\x1b[2J")
+    console.print(table)
+    out = buf.getvalue()
+    assert "\x1b" not in out and "\x07" not in out
+    assert printable(HOSTILE) in out and ":smile:" in out and "caf\\xe9.c" in out
+    assert "\nnext" in out and "[/bold]cell\\x1b[2J" in out
+    assert unsurrogate(name) == "caf\\xe9.c" and unsurrogate("plain \x1b") == "plain \x1b"
