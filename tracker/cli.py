@@ -125,15 +125,15 @@ class Context:
 
     @cached_property
     def console(self) -> Console:
-        from rich.console import Console
+        from tracker.safetext import SafeConsole  # plain strings are text: no markup, escaped
 
-        return Console(quiet=self.args.quiet, highlight=False, soft_wrap=True)
+        return SafeConsole(quiet=self.args.quiet, soft_wrap=True)
 
     @cached_property
     def err(self) -> Console:
-        from rich.console import Console
+        from tracker.safetext import SafeConsole
 
-        return Console(stderr=True, highlight=False, soft_wrap=True)
+        return SafeConsole(stderr=True, soft_wrap=True)
 
     def info(self, message: str) -> None:
         if not self.args.quiet:
@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             raise mapped from exc
         return rc
     except KtrackError as exc:
-        from rich.console import Console
+        from tracker.safetext import SafeConsole
 
-        err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        err_console = SafeConsole(stderr=True, soft_wrap=True)
         kind = "error" if isinstance(exc, UserError) else "infrastructure error"
         if isinstance(exc, InfraError):
             kind = "infrastructure error"
@@ -263,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # a bug in ktrack: one line, traceback only with --debug
+        from tracker.safetext import printable
+
         print(
-            f"ktrack: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            f"ktrack: internal error: {type(exc).__name__}: {printable(str(exc))} "
+            "(rerun with --debug)",
             file=sys.stderr,
         )
         if debug:

@@ -107,7 +107,7 @@ class Settings:
     patchset_paths: tuple[Path, ...] = setting("patchsets.paths", (Path("patches"),), FilePaths)
     jobs: int = setting("run.jobs", 0, Positive)  # 0 (the default): number of CPUs
     baseline: bool = setting("run.baseline", True, bool)  # confirm failures on the plain release
-    apply_timeout: float = setting("run.apply_timeout", 600.0, Seconds)
+    apply_timeout: float = setting("run.apply_timeout", 300.0, Seconds)  # expiry: error, no verdict
     control_max_age: float | None = setting("run.control_max_age", None, Seconds)  # seconds
     build_timeout: float = setting("build.timeout", 3600.0, Seconds)
     boot_timeout: float = setting("boot.timeout", 120.0, Seconds)

@@ -9,7 +9,9 @@ in one could raise or hide a hyperlink. Everything such a string shows goes thro
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
+from rich.console import Console
 from rich.text import Text
 
 # Bidirectional overrides and isolates reorder what a reader sees ("Trojan Source").
@@ -18,6 +20,8 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\
 
 def _escape_char(ch: str) -> str:
     code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by "surrogateescape"
+        return f"\\x{code - 0xDC00:02x}"
     if code < 0x100:
         return f"\\x{code:02x}"
     if code < 0x10000:
@@ -45,3 +49,40 @@ def printable(value: str | bytes, *, keep_tab: bool = False) -> str:
 def as_text(value: str | bytes, style: str = "") -> Text:
     """A Rich ``Text`` of ``printable(value)``: never parsed as markup."""
     return Text(printable(value), style=style)
+
+
+def unsurrogate(value: str) -> str:
+    """``value`` with each byte that was not UTF-8 (kept by ``surrogateescape`` when a name was
+    decoded) written as ``\\xNN``: a string that encodes as UTF-8, for JSON, logs and databases.
+    Everything else is kept (JSON escapes control characters itself)."""
+    if value.isascii():
+        return value
+    return "".join(
+        f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF else ch for ch in value
+    )
+
+
+def printable_lines(value: str | bytes) -> str:
+    """``printable`` line by line: newlines and tabs kept, everything else escaped."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="backslashreplace")
+    return "\n".join(printable(line, keep_tab=True) for line in value.split("\n"))
+
+
+class SafeConsole(Console):
+    """A Rich console for ktrack's commands: every plain string it renders (printed, a table
+    cell, a title) is text, never markup or emoji codes, with control characters escaped.
+
+    Code that builds ``Text`` itself must still use ``as_text`` for untrusted parts.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("markup", False)
+        kwargs.setdefault("emoji", False)
+        kwargs.setdefault("highlight", False)
+        super().__init__(**kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        kwargs["markup"] = False
+        kwargs["emoji"] = False
+        return super().render_str(printable_lines(text), **kwargs)

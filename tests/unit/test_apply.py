@@ -219,7 +219,8 @@ def test_empty_series_and_empty_patch(tmp_path: Path) -> None:
     report = check_series(Series("s", ()), tree)
     assert report.status is Status.PASS and report.summary == "empty series: nothing to apply"
     report = check_series(_series(b"Just a message, no diff.\n"), tree)
-    assert report.patches[0].klass is HunkClass.CLEAN and "empty patch" in report.patches[0].note
+    assert report.patches[0].klass is HunkClass.CLEAN and report.patches[0].empty
+    assert report.status is Status.WARN and "appears to be empty" in report.patches[0].note
 
 
 def test_json_shape(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tracker.apply.engine import FileResult, HunkResult, patch_lines, split_lines
+from tracker.apply.engine import Deadline, FileResult, HunkResult, patch_lines, split_lines
 from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
+from tracker.safetext import unsurrogate
 from tracker.sources.tree import Tree
 from tracker.vocab import HunkClass, Status
 
@@ -31,6 +32,8 @@ def worst(classes: Iterable[HunkClass]) -> HunkClass:
 
 
 _SYMLINK = 0o120000
+_SPLIT_CACHE = 8  # files whose split into lines is kept for the next patch touching them
+EMPTY_NOTE = "appears to be empty: it holds no diff (quilt applies it as empty)"
 
 
 @dataclass
@@ -38,6 +41,7 @@ class _State:
     """The tree as the series has left it so far."""
 
     tree: Tree
+    deadline: Deadline = field(default_factory=lambda: Deadline(None))
     files: dict[str, bytes | None] = field(default_factory=dict)  # overlay
     modes: dict[str, int] = field(default_factory=dict)
     base: dict[str, bytes | None] = field(default_factory=dict)  # prefetched tree reads
@@ -49,6 +53,8 @@ class _State:
         if cached is not None and cached[0] is data:
             return cached[1]
         lines = split_lines(data)
+        if len(self.split) >= _SPLIT_CACHE:  # a list of lines costs twice the file: keep few
+            self.split.pop(next(iter(self.split)))
         self.split[path] = (data, lines)
         return lines
 
@@ -134,6 +140,21 @@ def _all(hunks: tuple[Hunk, ...], klass: HunkClass) -> tuple[HunkReport, ...]:
     return tuple(HunkReport(index=h.index, klass=klass, expected_line=h.first) for h in hunks)
 
 
+def _refuse_link(
+    state: _State, written: str, pending: dict[str, bytes | None], fp: FilePatch
+) -> FileReport | None:
+    """A conflict when writing ``written`` would go through a link or a file, else None."""
+    link = _blocked(state, written, pending)
+    if link is None:
+        return None
+    return FileReport(
+        written,
+        HunkClass.CONFLICT,
+        _all(fp.hunks, HunkClass.CONFLICT),
+        note=f"refused: {link} is a symbolic link or a file, not a directory",
+    )
+
+
 def _apply_file(
     fp: FilePatch,
     state: _State,
@@ -145,14 +166,9 @@ def _apply_file(
     path = fp.path
     for written in {fp.new_path} - {None, fp.old_path}:
         assert written is not None
-        link = _blocked(state, written, pending)
-        if link is not None:
-            return FileReport(
-                written,
-                HunkClass.CONFLICT,
-                _all(fp.hunks, HunkClass.CONFLICT),
-                note=f"refused: {link} is a symbolic link or a file, not a directory",
-            )
+        refused = _refuse_link(state, written, pending, fp)
+        if refused is not None:
+            return refused
     if fp.binary:
         return FileReport(
             path,
@@ -163,9 +179,16 @@ def _apply_file(
     names = [n for n in fp.candidates if state.read(n, pending) is not None]
     if fp.op is FileOp.CREATE or (not names and fp.old_side_empty and fp.op is FileOp.MODIFY):
         target = fp.new_path or path
+        # a modify-style header (`--- a/evil/x` with `@@ -0,0`) creates too: GNU patch says
+        # "Invalid file name" when a parent is a link (from the tree or an earlier patch)
+        refused = _refuse_link(state, target, pending, fp)
+        if refused is not None:
+            return refused
         current = state.read(target, pending)
         if current:  # an existing empty file may be created over, as GNU patch allows
-            created = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
+            created = patch_lines(
+                [], fp.hunks, max_fuzz=fuzz, detect_reverse=False, deadline=state.deadline
+            )
             if created.output is not None and created.output == current:
                 return FileReport(
                     target,
@@ -179,7 +202,9 @@ def _apply_file(
                 _all(fp.hunks, HunkClass.FILE_EXISTS),
                 note="the patch creates a file the tree already has",
             )
-        result = patch_lines([], fp.hunks, max_fuzz=fuzz, detect_reverse=False)
+        result = patch_lines(
+            [], fp.hunks, max_fuzz=fuzz, detect_reverse=False, deadline=state.deadline
+        )
         if result.output is None:
             return FileReport(target, HunkClass.CONFLICT, _hunk_reports(result, fp.hunks, []))
         pending[target] = result.output
@@ -230,7 +255,7 @@ def _apply_file(
             note="the patch empties a file that is already empty",
         )
     lines = state.lines(source, data)
-    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data)
+    result = patch_lines(lines, fp.hunks, max_fuzz=fuzz, data=data, deadline=state.deadline)
     reports = _hunk_reports(result, fp.hunks, lines)
     if result.reversed:
         klass = HunkClass.CONFLICT if result.failed else HunkClass.ALREADY_APPLIED
@@ -259,6 +284,7 @@ def _apply_file(
             pending[source] = None
     if output != data or target != source:
         pending[target] = output
+        state.base.pop(source, None)  # read again from the tree only if this patch fails
     if fp.new_mode is not None and fp.old_mode is not None and fp.new_mode != fp.old_mode:
         pending_modes[target] = fp.new_mode  # git "old mode"/"new mode"
     elif target != source:
@@ -281,27 +307,35 @@ def check_patch(
     pending_modes: dict[str, int] = {}
     files = tuple(_apply_file(fp, state, pending, pending_modes, fuzz) for fp in patch.files)
     klass = worst(f.klass for f in files)
-    note = "" if files else "empty patch: it changes no file"
+    note = "" if files else EMPTY_NOTE
     if klass is HunkClass.ALREADY_APPLIED and all(
         f.klass is HunkClass.ALREADY_APPLIED for f in files
     ):
         note = "already applied upstream: drop it from the series"
-    return PatchReport(name=patch.name, klass=klass, files=files, note=note), pending, pending_modes
+    report = PatchReport(name=patch.name, klass=klass, files=files, note=note, empty=not files)
+    return report, pending, pending_modes
 
 
-def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
-    """Apply ``series`` in order to ``tree`` (read-only) and report every verdict."""
-    state = _State(tree=tree)
+def check_series(
+    series: Series, tree: Tree, *, fuzz: int = 0, timeout: float | None = None
+) -> ApplyReport:
+    """Apply ``series`` in order to ``tree`` (read-only) and report every verdict.
+
+    ``timeout`` (seconds) bounds the whole check: past it an InfraError is raised between two
+    hunks, never a verdict (the stage records ``error``, cause infrastructure)."""
+    deadline = Deadline(timeout)
+    state = _State(tree=tree, deadline=deadline)
     wanted = {p for patch in series.patches for p in patch.paths}
     for patch in series.patches:
         for fp in patch.files:
-            if fp.new_path is not None and fp.new_path != fp.old_path:
+            if fp.new_path is not None:
                 wanted.update(_parents(fp.new_path))
     state.base = _prefetch(tree, wanted)
     failed_paths: dict[str, str] = {}  # path -> failed patch that touched it
     touched: dict[str, str] = {}
     reports: list[PatchReport] = []
     for patch in series.patches:
+        deadline.check()
         report, pending, pending_modes = check_patch(patch, state, fuzz)
         report = dataclasses.replace(report, sha256=patch.sha256)
         deps = sorted({failed_paths[p] for p in patch.paths if p in failed_paths})
@@ -313,6 +347,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
         else:
             for path, content in pending.items():
                 state.files[path] = content
+                state.base.pop(path, None)  # the overlay answers for it from now on
                 touched[path] = patch.name
             for path, mode in pending_modes.items():
                 state.modes[path] = mode
@@ -323,7 +358,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     status = _status(reports)
     return ApplyReport(
         status=status,
-        summary=_summary(reports, status),
+        summary=unsurrogate(_summary(reports, status)),  # names are bytes: keep it UTF-8
         patches=tuple(reports),
         changes=changes,
         modes=modes,
@@ -332,7 +367,10 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
 
 
 def _status(reports: list[PatchReport]) -> Status:
-    return worst(r.klass for r in reports).status()
+    status = worst(r.klass for r in reports).status()
+    if status is Status.PASS and any(r.empty for r in reports):
+        return Status.WARN  # never a silent pass: a patch with no diff is a finding
+    return status
 
 
 def _summary(reports: list[PatchReport], status: Status) -> str:
@@ -366,6 +404,11 @@ def _summary(reports: list[PatchReport], status: Status) -> str:
         for k in (HunkClass.ALREADY_APPLIED, HunkClass.FUZZ, HunkClass.OFFSET)
         if counts.get(k)
     ]
+    empty = [r.name for r in reports if r.empty]
+    if empty:
+        names = ", ".join(empty[:3]) + (", ..." if len(empty) > 3 else "")
+        verb = "appears" if len(empty) == 1 else "appear"
+        parts.append(f"{len(empty)} {verb} to be empty, no diff in it ({names})")
     text = f"{n} patch{'es' if n != 1 else ''} apply; " + ", ".join(parts)
     if counts.get(HunkClass.ALREADY_APPLIED):
         text += " (already applied: drop them)"

@@ -1,4 +1,8 @@
-"""The human view of an ApplyReport: patches worst first, conflicts beside the release's text."""
+"""The human view of an ApplyReport: patches worst first, conflicts beside the release's text.
+
+Patch names, paths and the lines of patches and files are untrusted: each is shown as ``Text``
+through :mod:`tracker.safetext` (control characters escaped, never parsed as markup).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
+from tracker.safetext import as_text, printable
 from tracker.vocab import HunkClass, Status
 
 STYLE = {
@@ -63,10 +68,10 @@ def summary_table(report: ApplyReport) -> Table:
     for n, p in worst_first(report):
         table.add_row(
             str(n),
-            p.name,
+            as_text(p.name),
             Text(p.klass.value, style=STYLE[p.klass]),
             str(p.hunk_count),
-            _detail(p),
+            as_text(_detail(p)),
         )
     return table
 
@@ -75,7 +80,7 @@ def _conflict(patch: PatchReport, f: FileReport, h: HunkReport) -> RenderableTyp
     title = f"{patch.name}: {f.path} hunk {h.index}"
     if h.expected_line:
         title += f", expected at line {h.expected_line}"
-    side = Table(title=title, title_justify="left", expand=True, show_lines=False)
+    side = Table(title=as_text(title), title_justify="left", expand=True, show_lines=False)
     side.add_column("the patch expects", overflow="fold", ratio=1)
     start = h.expected_line or 1
     side.add_column(f"the release has (from line {start})", overflow="fold", ratio=1)
@@ -84,7 +89,10 @@ def _conflict(patch: PatchReport, f: FileReport, h: HunkReport) -> RenderableTyp
         want = h.want[i] if i < len(h.want) else ""
         have = h.have[i] if i < len(h.have) else ""
         style = "" if want == have else "red"
-        side.add_row(Text(want, style=style), Text(have, style=style))
+        side.add_row(
+            Text(printable(want, keep_tab=True), style=style),
+            Text(printable(have, keep_tab=True), style=style),
+        )
     return side
 
 
@@ -102,9 +110,9 @@ def conflicts(report: ApplyReport) -> list[RenderableType]:
 
 def render(report: ApplyReport, *, heading: str = "") -> RenderableType:
     status = Text(report.status.value.upper(), style=STATUS_STYLE.get(report.status, ""))
-    line = Text.assemble(status, "  ", report.summary)
+    line = Text.assemble(status, "  ", as_text(report.summary))
     if heading:
-        line = Text.assemble(heading, "\n", line)
+        line = Text.assemble(as_text(heading), "\n", line)
     parts: list[RenderableType] = [line]
     if report.patches:
         parts.append(summary_table(report))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.safetext import unsurrogate
 from tracker.vocab import HunkClass, Status
 
 SCHEMA = "ktrack.check/1"
@@ -51,14 +52,14 @@ class FileReport:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "path": self.path,
+            "path": unsurrogate(self.path),
             "class": self.klass.value,
             "hunks": [h.to_json() for h in self.hunks],
         }
         if self.note:
-            out["note"] = self.note
+            out["note"] = unsurrogate(self.note)
         if self.old_path and self.old_path != self.path:
-            out["old_path"] = self.old_path
+            out["old_path"] = unsurrogate(self.old_path)
         return out
 
 
@@ -73,6 +74,7 @@ class PatchReport:
     depends_on: tuple[str, ...] = ()
     note: str = ""
     sha256: str = ""  # of the patch's bytes
+    empty: bool = False  # no diff in it at all (quilt: "appears to be empty"): a warning
 
     @property
     def hunk_count(self) -> int:
@@ -97,15 +99,17 @@ class PatchReport:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": self.name,
+            "name": unsurrogate(self.name),
             "class": self.klass.value,
             "files": [f.to_json() for f in self.files],
         }
         if self.depends_on_failed:
             out["depends_on_failed"] = True
-            out["depends_on"] = list(self.depends_on)
+            out["depends_on"] = [unsurrogate(d) for d in self.depends_on]
         if self.note:
-            out["note"] = self.note
+            out["note"] = unsurrogate(self.note)
+        if self.empty:
+            out["empty"] = True
         if self.sha256:
             out["sha256"] = self.sha256
         return out
@@ -140,7 +144,7 @@ class ApplyReport:
         return {
             "schema": SCHEMA,
             "status": self.status.value,
-            "summary": self.summary,
+            "summary": unsurrogate(self.summary),
             "counts": self.counts(),
             "patches": [p.to_json() for p in self.patches],
         }

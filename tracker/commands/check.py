@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from tracker.cli import Context
@@ -69,11 +70,15 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     else:
         tree = _store_tree(ctx, kernel)
     try:
-        report = check_series(series, tree, fuzz=fuzz)
+        report = check_series(series, tree, fuzz=fuzz, timeout=ctx.settings.apply_timeout)
     finally:
         close = getattr(tree, "close", None)
         if close is not None:
             close()
+    # nothing is written here: let the parsed patches and the new file contents go before the
+    # report is rendered (a 50 MB patch would otherwise be held twice at the peak)
+    del series
+    report.changes.clear()
     culprits: list[dict[str, object]] = []
     if report.status is Status.FAIL and not args.tree:  # what `ktrack bisect` recorded
         from tracker.bisect_report import culprits_for_check
@@ -94,7 +99,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         doc["cause"] = cause.value if cause is not None else None
         if culprits:
             doc["culprits"] = [{k: v for k, v in c.items() if k != "line"} for c in culprits]
-        print(json.dumps(doc, indent=2))
+        json.dump(doc, sys.stdout, indent=2)  # streamed: no second copy as one string
+        sys.stdout.write("\n")
     else:
         from tracker.apply.render import print_report
 

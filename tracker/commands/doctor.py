@@ -49,6 +49,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         from rich.table import Table
         from rich.text import Text
 
+        from tracker.safetext import as_text
+
         colours = {
             Health.OK: "green",
             Health.WARN: "yellow",
@@ -60,7 +62,9 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
             status = Text(
                 c.health.value + ("" if c.required else " (optional)"), style=colours[c.health]
             )
-            table.add_row(Text(c.name), status, Text(c.stage), Text(c.detail), Text(c.fix))
+            table.add_row(
+                as_text(c.name), status, as_text(c.stage), as_text(c.detail), as_text(c.fix)
+            )
         ctx.console.print(table)
         if bad:
             ctx.console.print(

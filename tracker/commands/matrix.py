@@ -23,9 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
     from tracker.bisect_report import matrix_culprits
+    from tracker.report.data import check_selection
     from tracker.report.matrix import build_matrix
 
     with ctx.db.session() as s:
+        check_selection(s, patchsets=args.patchset, run_id=args.run)
         m = build_matrix(s, patchsets=args.patchset, run_id=args.run)
         culprits = matrix_culprits(s, m)  # what `ktrack bisect` recorded for failing cells
     if args.json:

@@ -87,6 +87,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
 
     from tracker.pipeline import executors, record
     from tracker.pipeline.plan import plan
+    from tracker.safetext import printable
     from tracker.vocab import Stage
 
     signal.signal(signal.SIGTERM, executors.interrupt_once)
@@ -124,7 +125,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
+        TextColumn("{task.fields[last]}", markup=False),  # names: never markup
         console=ctx.err,
         transient=False,
         disable=ctx.args.quiet,
@@ -140,11 +141,11 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
                 if done.cause and done.cause != "verdict":
                     where += f" ({done.cause})"
                 tag = " (reused)" if done.reused else ""
-                progress.update(task, advance=1, last=f"{done.label}: {where}{tag}")
+                last = printable(f"{done.label}: {where}{tag}")
+                progress.update(task, advance=1, last=last)
                 if not done.reused:
-                    progress.console.print(
-                        f"  {done.label}: {where} {done.summary}"[:300], markup=False
-                    )
+                    line = printable(f"  {done.label}: {where} {done.summary}"[:300])
+                    progress.console.print(line, markup=False)
 
             if args.executor == "inline":
                 executors.run_inline(settings, db, jobs, run_id, on_done, rerun=rerun)

@@ -351,6 +351,7 @@ class _Parser:
         self.r = lines
         self.strip = strip
         self.name = lines.name
+        self.dangling: int | None = None  # the first plain header without a hunk
 
     def where(self, lineno: int | None = None) -> str:
         return f"{self.name}: line {self.r.lineno if lineno is None else lineno}"
@@ -373,17 +374,38 @@ class _Parser:
             raise UserError(f"{self.where(lineno)}: absolute path in patch: {stripped!r}")
         return safe_relpath_in(stripped, self.where(lineno))
 
+    def no_hunk(self, h: _Header) -> None:
+        """A plain ``---``/``+++`` header with no hunk after it: GNU patch skips it as garbage
+        between sections, and refuses a patch holding nothing else ("Only garbage was found in
+        the patch input"); the first such line is kept for that error."""
+        if h.minus is not None and not h.git and self.dangling is None:
+            self.dangling = h.line
+
     def files(self) -> Iterator[FilePatch]:
+        found = False
+        for fp in self._files():
+            found = True
+            yield fp
+        if not found and self.dangling is not None:
+            raise UserError(
+                f"{self.where(self.dangling)}: a file header without a hunk "
+                "(GNU patch: 'Only garbage was found in the patch input')",
+                hint="a '---'/'+++' pair must be followed by '@@' hunks",
+            )
+
+    def _files(self) -> Iterator[FilePatch]:
         h = _Header()
         while True:
             line = self.r.next()
             if not line:
                 if h.git:
                     yield self.finish(h, ())
+                self.no_hunk(h)
                 return
             if line.startswith(b"diff --git "):
                 if h.git:
                     yield self.finish(h, ())
+                self.no_hunk(h)
                 h = _Header(git=True, line=self.r.lineno)
                 names = _git_names(line[11:])
                 if names is not None:
@@ -399,6 +421,7 @@ class _Parser:
                         # a new plain section after a git one without hunks
                         yield self.finish(h, ())
                         h = _Header()
+                    self.no_hunk(h)
                     if not h.git:
                         h = _Header(line=self.r.lineno - 1)
                     h.minus, h.minus_epoch = _header_name(line[4:])

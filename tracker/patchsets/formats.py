@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from tracker.errors import InfraError, UserError
 from tracker.patchsets.diff import Patch, Series, parse_patch
@@ -347,19 +347,38 @@ def raw_patches(spec: VersionSpec) -> list[RawPatch]:
     raise UserError(f"unknown patch set format {spec.format!r}")
 
 
+class _Hashing:
+    """A line reader that hashes what it hands out: the patch is parsed as it streams in, never
+    held whole beside its parsed form."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.sha256 = hashlib.sha256()
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.fh.readline(limit)
+        self.sha256.update(line)
+        return line
+
+    def finish(self) -> str:
+        _hash_file(self.sha256, self.fh)  # whatever the parser did not read
+        return self.sha256.hexdigest()
+
+
 def parse_raw(raw: RawPatch) -> Patch:
     """Parse one patch; its ``sha256`` is that of its bytes (KCIDB's patchset hash uses it)."""
     with _opened(raw) as fh:
-        data = fh.read()
-    patch = parse_patch(
-        io.BytesIO(data),
-        name=raw.name,
-        strip=raw.strip,
-        subject=raw.subject,
-        author=raw.author,
-        base_commit=raw.base_commit,
-    )
-    return dataclasses.replace(patch, sha256=hashlib.sha256(data).hexdigest())
+        reader = _Hashing(fh)
+        patch = parse_patch(
+            cast(BinaryIO, reader),
+            name=raw.name,
+            strip=raw.strip,
+            subject=raw.subject,
+            author=raw.author,
+            base_commit=raw.base_commit,
+        )
+        digest = reader.finish()
+    return dataclasses.replace(patch, sha256=digest)
 
 
 def load_series(spec: VersionSpec) -> Series:
@@ -394,9 +413,11 @@ def content_hash(spec: VersionSpec) -> str:
                 p = Path(root) / name
                 st = p.lstat()
                 rel = p.relative_to(spec.tests).as_posix()
-                h.update(f"test\0{rel}\0{st.st_mode & 0o111 and 1}\0".encode())
+                h.update(
+                    f"test\0{rel}\0{st.st_mode & 0o111 and 1}\0".encode(errors="surrogateescape")
+                )
                 if stat.S_ISLNK(st.st_mode):
-                    h.update(os.readlink(p).encode())
+                    h.update(os.fsencode(os.readlink(p)))
                 elif stat.S_ISREG(st.st_mode):
                     h.update(p.read_bytes())
     return h.hexdigest()

@@ -31,6 +31,7 @@ from tracker.results.models import (
     RunJob,
     StageResult,
 )
+from tracker.safetext import unsurrogate
 from tracker.versions import KernelVersion
 from tracker.vocab import Cause, Outcome, Stage, Status
 
@@ -237,7 +238,7 @@ def record_stage(
             stage=stage.value,
             status=outcome.status.value,
             cause=outcome.cause.value if outcome.cause is not None else None,
-            summary=(outcome.summary or "")[:4000],
+            summary=unsurrogate(outcome.summary or "")[:4000],
             detail=outcome.detail,
             started_at=started_at,
             duration=duration,
@@ -275,7 +276,9 @@ def set_verdict(job: Job, verdict: JobVerdict) -> None:
     job.status = verdict.status.value
     job.cause = verdict.cause.value if verdict.cause is not None else None
     job.furthest_stage = verdict.furthest.value if verdict.furthest is not None else None
-    job.summary = verdict.summary[:4000] if verdict.furthest is not None else job.summary
+    job.summary = (
+        unsurrogate(verdict.summary)[:4000] if verdict.furthest is not None else job.summary
+    )
 
 
 @dataclass(frozen=True)

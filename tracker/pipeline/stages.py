@@ -16,6 +16,7 @@ from tracker.config import Settings
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import baseline
 from tracker.pipeline.plan import JobSpec
+from tracker.safetext import unsurrogate
 from tracker.vocab import Cause, Outcome, Stage, Status
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ def stage_apply(state: JobState) -> Outcome:
     series = load_series(state.version)
     state.rev = ensure_release(state.settings, state.db, state.spec.release)
     with ReleaseStore.open(state.settings).tree(state.rev) as tree:
-        report = check_series(series, tree, fuzz=state.version.fuzz)
+        report = check_series(
+            series, tree, fuzz=state.version.fuzz, timeout=state.settings.apply_timeout
+        )
     state.report = report
     log = state.log(Stage.APPLY)
     log.write_text(_apply_log(report), encoding="utf-8")
@@ -96,7 +99,7 @@ def _apply_log(report: Any) -> str:
                 where = f" at line {h.line}" if getattr(h, "line", None) else ""
                 lines.append(f"    hunk {h.index}: {h.klass.value}{where}")
     lines.append(f"verdict: {report.status.value}: {report.summary}")
-    return "\n".join(lines) + "\n"
+    return unsurrogate("\n".join(lines) + "\n")  # a path that is not UTF-8 is logged as \xNN
 
 
 def write_patched_tree(state: JobState) -> Path:

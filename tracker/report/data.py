@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.errors import UserError
 from tracker.report.matrix import Matrix, build_matrix
 from tracker.results import queries
-from tracker.results.models import Patchset, PatchsetVersion
+from tracker.results.models import Patchset, PatchsetVersion, Run
 from tracker.results.queries import (
     AttemptRow,
     CulpritRow,
@@ -36,12 +37,41 @@ class ReportData:
         return self.culprits.get((job.psv_id, job.target, job.release), [])
 
 
+def check_selection(
+    session: Session, *, patchsets: Sequence[str] | None = None, run_id: int | None = None
+) -> None:
+    """A UserError when ``run_id`` or a ``--patchset NAME[@VER]`` names nothing the database has:
+    a report (or matrix) of nothing that was asked for is a typo, not an empty result."""
+    if run_id is not None and session.get(Run, run_id) is None:
+        last = session.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))
+        known = f"the last run is {last}" if last is not None else "no run is recorded yet"
+        raise UserError(f"--run: no run {run_id} ({known})")
+    if not patchsets:
+        return
+    versions: dict[str, set[str]] = {}
+    for name, version in session.execute(
+        select(Patchset.name, PatchsetVersion.version).join(
+            PatchsetVersion, PatchsetVersion.patchset_id == Patchset.id
+        )
+    ):
+        versions.setdefault(name, set()).add(version)
+    for wanted in patchsets:
+        name, at, version = wanted.partition("@")
+        if name not in versions:
+            known = ", ".join(sorted(versions)) or "none recorded yet"
+            raise UserError(f"--patchset: no results for patch set {name!r} (known: {known})")
+        if at and version not in versions[name]:
+            known = ", ".join(sorted(versions[name]))
+            raise UserError(f"--patchset: no results for {name}@{version} (versions: {known})")
+
+
 def load_report_data(
     session: Session,
     *,
     patchsets: Sequence[str] | None = None,
     run_id: int | None = None,
 ) -> ReportData:
+    check_selection(session, patchsets=patchsets, run_id=run_id)
     m = build_matrix(session, patchsets=patchsets, run_id=run_id)
     ids = list(m.jobs)
     homepages = {

@@ -71,6 +71,7 @@ class Site:
     index: Path
     cell_pages: int
     patchset_pages: int
+    files: tuple[Path, ...] = ()  # every file written, the index first
 
 
 class HtmlWriter:
@@ -421,13 +422,6 @@ def _patch_table(apply_jobs: list[JobRow], patches: dict[int, list[PatchRow]]) -
     return {"releases": [j.release for j in recent], "patches": rows}
 
 
-def _remove_stale(folder: Path, keep: set[str]) -> None:
-    """Pages of an earlier report in the same folder that this one did not write."""
-    for p in folder.glob("*.html"):
-        if p.name not in keep:
-            p.unlink()
-
-
 def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
@@ -442,19 +436,19 @@ def write_html(
     (out / "p").mkdir(exist_ok=True)
     index = out / "index.html"
     index.write_text(w.index(), encoding="utf-8")
-    n = 0
+    files = [index]
     # creating 10,000 small files is mostly waiting on the file system: overlap it with rendering
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         pending = []
         for job in data.matrix.jobs.values():
-            pending.append(pool.submit(_write, out / "c" / f"{job.id}.html", w.cell(job)))
-            n += 1
+            files.append(out / "c" / f"{job.id}.html")
+            pending.append(pool.submit(_write, files[-1], w.cell(job)))
         for row in data.matrix.rows:
-            pending.append(pool.submit(_write, out / "p" / f"{row.psv_id}.html", w.patchset(row)))
+            files.append(out / "p" / f"{row.psv_id}.html")
+            pending.append(pool.submit(_write, files[-1], w.patchset(row)))
         for f in pending:
             f.result()  # re-raise the first OSError
-    _remove_stale(out / "c", {f"{j}.html" for j in data.matrix.jobs})
-    _remove_stale(out / "p", {f"{r.psv_id}.html" for r in data.matrix.rows})
+    n = len(data.matrix.jobs)
     if progress:
         progress(f"html: {index} ({n} cell pages, {len(data.matrix.rows)} patch set pages)")
-    return Site(index=index, cell_pages=n, patchset_pages=len(data.matrix.rows))
+    return Site(index=index, cell_pages=n, patchset_pages=len(data.matrix.rows), files=tuple(files))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tracker.report.data import ReportData
 from tracker.report.matrix import Matrix
 from tracker.report.ranges import ALL_TARGETS, compute_ranges
+from tracker.safetext import printable
 from tracker.vocab import Status
 
 MAX_COLUMNS = 12  # releases shown per target in the summary table (newest first)
@@ -25,7 +26,7 @@ _MD_SPECIAL = set("\\`*_{}[]()#+!|~>")
 def escape(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     out: list[str] = []
-    for ch in " ".join(str(text).split()):
+    for ch in printable(" ".join(str(text).split())):  # control characters escaped too
         if ch == "&":
             out.append("&amp;")
         elif ch == "<":

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from tracker.report.matrix import Matrix
 from tracker.results.queries import RegressionRow
+from tracker.safetext import as_text
 from tracker.vocab import Status
 
 STYLES = {
@@ -25,7 +26,7 @@ def render_matrix(matrix: Matrix, console: Console) -> None:
         console.print("no finished jobs yet (run `ktrack run` first)", markup=False)
         return
     for target in matrix.targets:
-        table = Table(title=Text(target), show_lines=False, header_style="bold")
+        table = Table(title=as_text(target), show_lines=False, header_style="bold")
         table.add_column(Text("patch set"), no_wrap=True)
         releases = [
             r
@@ -33,9 +34,9 @@ def render_matrix(matrix: Matrix, console: Console) -> None:
             if any((row.psv_id, r.id, target) in matrix.cells for row in matrix.rows)
         ]
         for rel in releases:
-            table.add_column(Text(rel.version), no_wrap=True)
+            table.add_column(as_text(rel.version), no_wrap=True)
         for row in matrix.rows:
-            cells: list[Text] = [Text(row.name)]
+            cells: list[Text] = [as_text(row.name)]
             seen = False
             for rel in releases:
                 c = matrix.cells.get((row.psv_id, rel.id, target))
@@ -43,7 +44,7 @@ def render_matrix(matrix: Matrix, console: Console) -> None:
                     cells.append(Text("·", style="dim"))
                 else:
                     seen = True
-                    cells.append(Text(c.label + c.cause_note, style=STYLES[c.status]))
+                    cells.append(as_text(c.label + c.cause_note, style=STYLES[c.status]))
             if seen:
                 table.add_row(*cells)
         console.print(table)
@@ -68,13 +69,13 @@ def render_regressions(rows: list[RegressionRow], console: Console, *, new_ids: 
         )
         table.add_row(
             Text(str(r.id)),
-            Text(f"{r.patchset}@{r.psv_version}"),
-            Text(r.target),
-            Text(r.kind),
-            Text(r.stage or ""),
-            Text(r.last_good_release or "-"),
-            Text(r.first_bad_release),
+            as_text(f"{r.patchset}@{r.psv_version}"),
+            as_text(r.target),
+            as_text(r.kind),
+            as_text(r.stage or ""),
+            as_text(r.last_good_release or "-"),
+            as_text(r.first_bad_release),
             Text(state, style="bold red" if r.id in new_ids else ("red" if r.is_open else "green")),
-            Text(r.summary),
+            as_text(r.summary),
         )
     console.print(table)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import InfraError, UserError
 from tracker.report.data import ReportData, load_report_data
+from tracker.report.outdir import ReportFolder
 
 FORMATS = ("html", "json", "junit", "markdown", "kcidb", "ranges")
 DEFAULT_FORMATS = ("html", "json", "junit", "markdown", "kcidb", "ranges")
@@ -53,18 +54,22 @@ def write_formats(
     patchset_paths: Sequence[Path] = (),
 ) -> list[Written]:
     """Write ``formats`` under ``out``. ``patchset_paths`` (the folders of patch sets) lets the
-    KCIDB output hash the patch files when the apply results do not carry their digests."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InfraError(f"cannot create the report folder {out}: {exc.strerror}") from exc
+    KCIDB output hash the patch files when the apply results do not carry their digests.
+
+    The folder's list of written files (``.ktrack-report.json``) is kept up to date: an earlier
+    report's files that this one did not write again are removed, nothing else ever is."""
+    folder = ReportFolder.open(out)
     written: list[Written] = []
+    pages: list[tuple[str, Path]] = []  # HTML pages besides the index
+    complete = False
     try:
         for fmt in formats:
             if fmt == "html":
                 from tracker.report.html import write_html
 
-                written.append(Written(fmt, write_html(data, out, progress=progress).index))
+                site = write_html(data, out, progress=progress)
+                written.append(Written(fmt, site.index))
+                pages += [(fmt, f) for f in site.files[1:]]
             elif fmt == "json":
                 from tracker.report.jsonout import report_json
 
@@ -104,8 +109,14 @@ def write_formats(
                     encoding="utf-8",
                 )
                 written.append(Written(fmt, p))
+        complete = True
     except OSError as exc:
         raise InfraError(f"cannot write the report under {out}: {exc}") from exc
+    finally:
+        try:
+            folder.close([(w.format, w.path) for w in written] + pages, complete=complete)
+        except OSError as exc:
+            raise InfraError(f"cannot write the report under {out}: {exc}") from exc
     return written
 
 

@@ -80,7 +80,7 @@ class DirTree:
         try:
             st = full.lstat()
             if stat.S_ISLNK(st.st_mode):
-                return os.readlink(full).encode()
+                return os.fsencode(os.readlink(full))
             if not stat.S_ISREG(st.st_mode):
                 return None
             return full.read_bytes()
