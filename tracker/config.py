@@ -9,6 +9,7 @@ Relative paths in a file are relative to the folder holding that file.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -60,6 +61,7 @@ class Settings:
     jobs: int = 0  # 0: number of CPUs
     build_timeout: float = 3600.0
     boot_timeout: float = 120.0
+    test_timeout: float = 60.0  # each smoke test, inside the guest
     boot_accel: str = "tcg"  # tcg, kvm, or auto (KVM when a probe boot proves it works)
     baseline: bool = True  # confirm configure/build/boot failures on the unpatched release
     celery_broker: str = "redis://127.0.0.1:6379/0"
@@ -173,6 +175,14 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
         values["boot_timeout"] = float(
             _want(boot["timeout"], (int, float), f"{path}: boot.timeout")
         )
+    if "test_timeout" in boot:
+        seconds = float(_want(boot["test_timeout"], (int, float), f"{path}: boot.test_timeout"))
+        if isinstance(boot["test_timeout"], bool) or not (math.isfinite(seconds) and seconds > 0):
+            raise UserError(
+                f"{path}: boot.test_timeout: {boot['test_timeout']!r} is not a positive, "
+                "finite number of seconds"
+            )
+        values["test_timeout"] = seconds
     if "accel" in boot:
         accel = _want(boot["accel"], str, f"{path}: boot.accel")
         if accel not in ("tcg", "kvm", "auto"):
