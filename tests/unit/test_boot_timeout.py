@@ -48,8 +48,6 @@ def test_a_control_that_booted_well_within_the_limit_makes_the_hang_a_fail() -> 
         (Control(Stage.BOOT, Status.ERROR, "no BOOT-OK marker within 120s (our timeout)"),
          "the unpatched 6.1.192 could not be booted either: no BOOT-OK marker within 120s "
          "(our timeout)", Cause.INFRASTRUCTURE),
-        (Control(Stage.BOOT, Status.FAIL, "Kernel panic - not syncing: x"),
-         "the unpatched 6.1.192 fails boot too: Kernel panic - not syncing: x", Cause.UPSTREAM),
         (control(2.0, host="elsewhere"), "the unpatched 6.1.192 was timed on another host "
          "(elsewhere)", Cause.INFRASTRUCTURE),
         (Control(Stage.BOOT, Status.PASS, "booted"),  # cached before boots were timed
@@ -64,6 +62,17 @@ def test_without_that_evidence_a_timeout_stays_error(ctrl: Control, why: str, ca
     out = judge_timeout(HUNG, ctrl, "6.1.192")
     assert (out.status, out.cause) == (Status.ERROR, cause)
     assert out.summary == f"{HUNG.summary}; no verdict: {why}"
+
+
+def test_a_release_that_fails_alone_is_upstream() -> None:
+    ctrl = Control(Stage.BOOT, Status.FAIL, "Kernel panic - not syncing: x")
+    out = judge_timeout(HUNG, ctrl, "6.1.192")
+    assert (out.status, out.cause) == (Status.ERROR, Cause.UPSTREAM)
+    assert out.summary == (
+        "no verdict: 6.1.192 fails boot without the patch set too: Kernel panic - not syncing: x "
+        f"(patched: {HUNG.summary})"
+    )
+    assert baseline.release_fails_alone(out.summary)
 
 
 def test_tests_cut_by_our_timeout_have_no_control_to_compare_with() -> None:

@@ -207,7 +207,7 @@ def judge(
         if timed_out:
             detail["timeout"] = {"point": "boot", "limit": timeout}
             summary = (
-                f"no {BOOT_OK} marker within {timeout:.0f}s (our timeout); "
+                f"no {BOOT_OK} marker within {timeout:g}s (our timeout); "
                 f"last console line: {report.last_line}"
             )
             return Outcome(Status.ERROR, summary, detail, cause=Cause.INFRASTRUCTURE), skip
@@ -221,7 +221,7 @@ def judge(
     if report.done_rc is None:
         if timed_out:
             summary = (
-                f"tests did not finish within {timeout:.0f}s (our timeout, no verdict); "
+                f"tests did not finish within {timeout:g}s (our timeout, no verdict); "
                 f"last console line: {report.last_line}"
             )
             timeout_detail = {"point": "tests", "limit": timeout}
@@ -243,7 +243,7 @@ def _no_output(
     qemu_messages: str,
     qemu_cmdline: str,
 ) -> Outcome:
-    why = f"timed out after {timeout:.0f}s" if timed_out else f"QEMU exited {qemu_rc}"
+    why = f"timed out after {timeout:g}s" if timed_out else f"QEMU exited {qemu_rc}"
     said = qemu_messages.strip().splitlines()
     if said:
         why += f": {said[0][:200]}"

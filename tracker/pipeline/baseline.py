@@ -286,15 +286,17 @@ def judge_timeout(outcome: Outcome, control: Control, release: str) -> Outcome:
     if reached and here and seconds <= limit * HANG_EVIDENCE:
         summary = (
             f"hung: the unpatched {release} reached the {point} marker in {seconds:.1f}s on "
-            f"this host, the patched kernel not in {limit:.0f}s: {outcome.summary}"
+            f"this host, the patched kernel not in {limit:g}s: {outcome.summary}"
         )
         return Outcome(Status.FAIL, summary, detail, artifacts, outcome.log, cause=Cause.VERDICT)
-    cause = Cause.INFRASTRUCTURE
+    if control.status is Status.FAIL:  # worded as judge() words it: release_fails_alone
+        summary = (
+            f"no verdict: {release} fails {control.stage.value}{_REFUSED}{control.summary} "
+            f"(patched: {outcome.summary})"
+        )
+        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log, cause=Cause.UPSTREAM)
     if control.status is Status.ERROR:
         why = f"the unpatched {release} could not be booted either: {control.summary}"
-    elif control.status is Status.FAIL:
-        why = f"the unpatched {release} fails {control.stage.value} too: {control.summary}"
-        cause = Cause.UPSTREAM
     elif point not in _REACHES:
         why = f"the control boot of {release} runs no smoke tests to compare with"
     elif not reached:
@@ -303,8 +305,10 @@ def judge_timeout(outcome: Outcome, control: Control, release: str) -> Outcome:
         why = f"the unpatched {release} was timed on another host ({timing.get('host')})"
     else:
         why = (
-            f"the unpatched {release} took {seconds:.1f}s of the {limit:.0f}s limit too "
+            f"the unpatched {release} took {seconds:.1f}s of the {limit:g}s limit too "
             f"(more than {HANG_EVIDENCE:.0%})"
         )
     summary = f"{outcome.summary}; no verdict: {why}"
-    return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log, cause=cause)
+    return Outcome(
+        Status.ERROR, summary, detail, artifacts, outcome.log, cause=Cause.INFRASTRUCTURE
+    )
