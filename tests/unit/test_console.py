@@ -323,3 +323,33 @@ def test_in_guest_test_timeout_fails_that_test_only() -> None:
     assert test.summary == (
         "sleep failed: timed out after 60s (killed: sleep 1000) (2 passed, 1 failed, 0 skipped)"
     )
+
+
+def test_qemu_dying_by_itself_is_ours_not_the_kernels() -> None:
+    """The guest ends QEMU with exit 0 (-no-reboot: poweroff, reboot, panic=-1); QEMU killed
+    (out of memory, a signal) or failing by itself is infrastructure, never a verdict."""
+    cut = "Linux version 6.1.192\nRun /init as init process\n"
+    boot, test = judge(
+        parse(cut, token=TOKEN), timed_out=False, timeout=60, tests_requested=True,
+        qemu_cmdline="q", qemu_rc=-9,
+    )  # fmt: skip
+    assert (boot.status, boot.cause) == (Status.ERROR, Cause.INFRASTRUCTURE)
+    assert boot.summary == "QEMU exited -9; last console line: Run /init as init process"
+    assert test.status is Status.SKIP
+    boot, test = judge(
+        parse(cut + f"{M} BOOT-OK\n{M} TEST a pass\n", token=TOKEN), timed_out=False,
+        timeout=60, tests_requested=True, qemu_cmdline="q", qemu_rc=1,
+        qemu_messages="qemu-system-x86_64: terminating on signal 15 from pid 1\n",
+    )  # fmt: skip
+    assert boot.status is Status.PASS
+    assert (test.status, test.cause) == (Status.ERROR, Cause.INFRASTRUCTURE)
+    assert test.summary == (
+        "QEMU exited 1: qemu-system-x86_64: terminating on signal 15 from pid 1; "
+        f"last console line: {M} TEST a pass"
+    )
+    # a crash printed before QEMU died is still the kernel's
+    boot, _ = judge(
+        parse(cut + "Kernel panic - not syncing: x\n", token=TOKEN), timed_out=False,
+        timeout=60, tests_requested=False, qemu_cmdline="q", qemu_rc=-9,
+    )  # fmt: skip
+    assert boot.status is Status.FAIL

@@ -168,7 +168,8 @@ def judge(
     A printed crash is a ``fail`` however QEMU ended. Running into our own ``timeout`` is
     ``error`` (cause infrastructure) with ``detail["timeout"]`` naming the point not reached
     (``boot`` or ``tests``): only a control boot can turn a boot hang into a verdict
-    (``tracker.pipeline.baseline.judge_timeout``).
+    (``tracker.pipeline.baseline.judge_timeout``). So is QEMU ending by itself with a non-zero
+    status: the guest ends it with 0 (``-no-reboot``: poweroff, reboot, ``panic=-1``).
     """
     detail: dict[str, Any] = {
         "events": [
@@ -190,49 +191,73 @@ def judge(
         }
     skip = Outcome(Status.SKIP, "boot failed")
     crash = report.crash_summary()
-    if crash is None and (report.lines == 0 or not report.last_line):
-        return _no_output(detail, timed_out, timeout, qemu_rc, qemu_messages, qemu_cmdline), skip
-    tests_detail = [t.as_dict() for t in report.tests]
     if crash is not None:
-        boot = Outcome(Status.FAIL, crash, detail)
+        return _crashed(report, crash, detail, tests_requested)
+    if report.lines == 0 or not report.last_line:
+        return _no_output(detail, timed_out, timeout, qemu_rc, qemu_messages, qemu_cmdline), skip
+    ended = report.done_rc is not None
+    if qemu_rc not in (0, None) and not ended:
+        said = qemu_messages.strip().splitlines()
+        why = f": {said[0][:200]}" if said else ""
+        summary = f"QEMU exited {qemu_rc}{why}; last console line: {report.last_line}"
         if not report.booted:
-            return boot, skip
-        if report.done_rc is None:
-            test = Outcome(
-                Status.FAIL, f"kernel died during the tests: {crash}", {"tests": tests_detail}
-            )
-            return boot, test
-        return boot, _test_outcome(report, tests_requested)
-    if not report.booted:
-        if timed_out:
-            detail["timeout"] = {"point": "boot", "limit": timeout}
-            summary = (
-                f"no {BOOT_OK} marker within {timeout:g}s (our timeout); "
-                f"last console line: {report.last_line}"
-            )
             return Outcome(Status.ERROR, summary, detail, cause=Cause.INFRASTRUCTURE), skip
-        summary = f"kernel stopped before init ran; last console line: {report.last_line}"
-        return Outcome(Status.FAIL, summary, detail), skip
+        tests = {"tests": [t.as_dict() for t in report.tests]}
+        died = Outcome(Status.ERROR, summary, tests, cause=Cause.INFRASTRUCTURE)
+        return _boot_outcome(report, detail), died
+    if not report.booted:
+        return _not_booted(report, detail, timed_out, timeout), skip
+    boot = _boot_outcome(report, detail)
+    if not ended:
+        return boot, _unfinished(report, timed_out, timeout)
+    return boot, _test_outcome(report, tests_requested)
+
+
+def _crashed(
+    report: ConsoleReport, crash: str, detail: dict[str, Any], tests_requested: bool
+) -> tuple[Outcome, Outcome]:
+    boot = Outcome(Status.FAIL, crash, detail)
+    if not report.booted:
+        return boot, Outcome(Status.SKIP, "boot failed")
+    if report.done_rc is None:
+        tests = {"tests": [t.as_dict() for t in report.tests]}
+        return boot, Outcome(Status.FAIL, f"kernel died during the tests: {crash}", tests)
+    return boot, _test_outcome(report, tests_requested)
+
+
+def _not_booted(
+    report: ConsoleReport, detail: dict[str, Any], timed_out: bool, timeout: float
+) -> Outcome:
+    if timed_out:
+        detail["timeout"] = {"point": "boot", "limit": timeout}
+        summary = (
+            f"no {BOOT_OK} marker within {timeout:g}s (our timeout); "
+            f"last console line: {report.last_line}"
+        )
+        return Outcome(Status.ERROR, summary, detail, cause=Cause.INFRASTRUCTURE)
+    summary = f"kernel stopped before init ran; last console line: {report.last_line}"
+    return Outcome(Status.FAIL, summary, detail)
+
+
+def _unfinished(report: ConsoleReport, timed_out: bool, timeout: float) -> Outcome:
+    tests: dict[str, Any] = {"tests": [t.as_dict() for t in report.tests]}
+    if timed_out:
+        tests["timeout"] = {"point": "tests", "limit": timeout}
+        summary = (
+            f"tests did not finish within {timeout:g}s (our timeout, no verdict); "
+            f"last console line: {report.last_line}"
+        )
+        return Outcome(Status.ERROR, summary, tests, cause=Cause.INFRASTRUCTURE)
+    summary = f"tests did not finish (the guest stopped); last console line: {report.last_line}"
+    return Outcome(Status.FAIL, summary, tests)
+
+
+def _boot_outcome(report: ConsoleReport, detail: dict[str, Any]) -> Outcome:
+    """A boot that reached its marker without a crash: ``warn`` with the first report, or pass."""
     warning = report.first_warning()
     if warning is not None:
-        boot = Outcome(Status.WARN, warning.line, detail)
-    else:
-        boot = Outcome(Status.PASS, "booted", detail)
-    if report.done_rc is None:
-        if timed_out:
-            summary = (
-                f"tests did not finish within {timeout:g}s (our timeout, no verdict); "
-                f"last console line: {report.last_line}"
-            )
-            timeout_detail = {"point": "tests", "limit": timeout}
-            test_detail = {"tests": tests_detail, "timeout": timeout_detail}
-            return boot, Outcome(Status.ERROR, summary, test_detail, cause=Cause.INFRASTRUCTURE)
-        return boot, Outcome(
-            Status.FAIL,
-            f"tests did not finish (the guest stopped); last console line: {report.last_line}",
-            {"tests": tests_detail},
-        )
-    return boot, _test_outcome(report, tests_requested)
+        return Outcome(Status.WARN, warning.line, detail)
+    return Outcome(Status.PASS, "booted", detail)
 
 
 def _no_output(
