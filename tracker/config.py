@@ -102,6 +102,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read settings: {exc.strerror}") from exc
 
 
+def _seconds(value: Any, where: str) -> float:
+    """A positive, finite number of seconds (TOML has inf and nan; true is not a number)."""
+    seconds = float(_want(value, (int, float), where))
+    if isinstance(value, bool) or not (math.isfinite(seconds) and seconds > 0):
+        raise UserError(f"{where}: {value!r} is not a positive, finite number of seconds")
+    return seconds
+
+
 def _want(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
@@ -176,13 +184,7 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
             _want(boot["timeout"], (int, float), f"{path}: boot.timeout")
         )
     if "test_timeout" in boot:
-        seconds = float(_want(boot["test_timeout"], (int, float), f"{path}: boot.test_timeout"))
-        if isinstance(boot["test_timeout"], bool) or not (math.isfinite(seconds) and seconds > 0):
-            raise UserError(
-                f"{path}: boot.test_timeout: {boot['test_timeout']!r} is not a positive, "
-                "finite number of seconds"
-            )
-        values["test_timeout"] = seconds
+        values["test_timeout"] = _seconds(boot["test_timeout"], f"{path}: boot.test_timeout")
     if "accel" in boot:
         accel = _want(boot["accel"], str, f"{path}: boot.accel")
         if accel not in ("tcg", "kvm", "auto"):
