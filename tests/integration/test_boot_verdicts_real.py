@@ -2,8 +2,8 @@
 
 One patched kernel serves every test: the patch adds a ``ktrack_fault=`` boot option
 (``__setup``) whose value picks a fault (panic at init, panic while the option is parsed, which
-is before the console driver registers, a WARN, printk of the old marker strings, a hang); the
-tests pick it with ``boot_and_test(append=...)``. It is built once per module, with the shared
+is before the console driver registers, a WARN, printk of the old marker strings); the tests
+pick it with ``boot_and_test(append=...)``. It is built once per module, with the shared
 ccache (only init/main.c differs from the other real-kernel builds).
 """
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 TARGET = Target.parse("x86_64:tinyconfig")
 HOOKS = r"""
-/* ktrack's boot-verdict tests: ktrack_fault=panic|early|warn|markers|hang */
+/* ktrack's boot-verdict tests: ktrack_fault=panic|early|warn|markers */
 static char ktrack_fault[16];
 
 static int __init ktrack_fault_setup(char *s)
@@ -54,8 +54,6 @@ static noinline void ktrack_fault_at_init(void)
 		pr_info("KTRACK-TESTS-DONE rc=0\n");
 		pr_info("KTRACK:00000000000000000000000000000000 TESTS-DONE rc=0\n");
 	}
-	while (!strcmp(ktrack_fault, "hang"))
-		msleep(1000);
 }
 
 """
