@@ -93,3 +93,24 @@ def test_unknown_feed_name(tmp_path: Path) -> None:
     assert s.feed("a").url == "file:///srv/k"
     with pytest.raises(UserError, match="unknown feed 'b'"):
         s.feed("b")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "boot.test_timeout: must be greater than 0"),
+        ("-5", "boot.test_timeout: must be greater than 0"),
+        ("inf", "boot.test_timeout: inf is not a finite number"),
+        ("nan", "boot.test_timeout: nan is not a finite number"),
+        ("true", "boot.test_timeout: expected a float, got bool"),
+        ('"60"', "boot.test_timeout: expected a float, got str"),
+    ],
+)
+def test_boot_test_timeout_is_positive_and_finite(tmp_path: Path, value: str, message: str) -> None:
+    assert config.load(cwd=tmp_path, env={}).test_timeout == 60.0  # the default
+    write(tmp_path / "ktrack.toml", "[boot]\ntest_timeout = 12.5\n")
+    assert config.load(cwd=tmp_path, env={}).test_timeout == 12.5
+    path = write(tmp_path / "ktrack.toml", f"[boot]\ntest_timeout = {value}\n")
+    with pytest.raises(UserError) as info:
+        config.load(cwd=tmp_path, env={})
+    assert str(path) in str(info.value) and message in str(info.value)

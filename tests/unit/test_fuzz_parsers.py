@@ -267,16 +267,22 @@ def test_cdn_index_parser(body: str) -> None:
     assert isinstance(entries, list)
 
 
+FUZZ_TOKEN = "5f0c2a7e9b1d4c3e8a6f2b0d9c7e1a43"
 console_lines = st.lists(
     st.one_of(
         st.sampled_from(
             [
                 "KTRACK-BOOT-OK",
                 "KTRACK-TEST a pass",
-                "KTRACK-TEST b fail boom",
-                "KTRACK-TEST c weird",
-                "KTRACK-TESTS-DONE rc=0",
-                "KTRACK-TESTS-DONE rc=99999999999999999999",
+                f"KTRACK:{FUZZ_TOKEN} BOOT-OK",
+                f"KTRACK:{FUZZ_TOKEN} TEST a pass",
+                f"KTRACK:{FUZZ_TOKEN} TEST a pass",
+                f"KTRACK:{FUZZ_TOKEN} TEST b fail boom",
+                f"KTRACK:{FUZZ_TOKEN} TEST c weird",
+                f"KTRACK:{FUZZ_TOKEN} TESTS-DONE rc=0",
+                f"KTRACK:{FUZZ_TOKEN} TESTS-DONE rc=99999999999999999999",
+                "UBSAN: shift-out-of-bounds in a.c:1:2",
+                "INFO: task swapper/0:1 blocked for more than 120 seconds.",
                 "Kernel panic - not syncing: VFS: Unable to mount root fs",
                 "BUG: kernel NULL pointer dereference",
                 "Oops: 0000 [#1] SMP",
@@ -299,7 +305,7 @@ def test_console_log_parser(text: str) -> None:
     from tracker.boot.console import parse
 
     try:
-        report = parse(text)
+        report = parse(text, token=FUZZ_TOKEN)
     except KtrackError:
         return
     assert report is not None

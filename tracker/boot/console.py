@@ -1,31 +1,25 @@
-"""Read a guest's serial console: kernel crashes, warnings, and the smoke-test markers.
+"""Read a guest's serial console: kernel reports, and the smoke-test markers of this boot.
 
-``parse`` is pure: console text in, ``ConsoleReport`` out. ``judge`` turns a report and how
-QEMU ended into the boot and test outcomes.
+``parse`` is pure: console text and this boot's token in, ``ConsoleReport`` out. Marker lines
+(``KTRACK:<token> BOOT-OK``, ``... TEST <name> pass|fail|skip [message]``, ``... TESTS-DONE
+rc=N``) count only with the token; anything else that looks like a marker is kept aside as
+untrusted (a kernel ``printk`` cannot know the token). Kernel reports are recognised by
+``tracker.boot.signatures``. ``judge`` turns a report and how QEMU ended into the boot and test
+outcomes; our own timeout is never a verdict there (see ``judge``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-from tracker.boot.initramfs import BOOT_MARKER, DONE_PREFIX, TEST_PREFIX
-from tracker.vocab import Outcome, Status
+from tracker.boot import signatures
+from tracker.boot.initramfs import BOOT_OK, DONE, MARKER, TEST
+from tracker.boot.signatures import EventKind
+from tracker.vocab import Cause, Outcome, Status
 
-
-class EventKind(Enum):
-    """Kernel events on the console, by severity (worst last)."""
-
-    WARNING = "warning"
-    BUG = "bug"
-    OOPS = "oops"
-    PANIC = "panic"
-
-    @property
-    def severity(self) -> int:
-        return list(EventKind).index(self)
+__all__ = ["ConsoleReport", "Event", "EventKind", "TestResult", "clean", "judge", "parse"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +27,7 @@ class Event:
     kind: EventKind
     line: str  # the console line, without timestamp
     number: int  # 1-based line number in the console text
+    signature: str = ""  # the name of the signature that matched (signatures.SIGNATURES)
 
 
 @dataclass(frozen=True)
@@ -48,24 +43,27 @@ class TestResult:
 @dataclass(frozen=True)
 class ConsoleReport:
     lines: int
-    booted: bool  # KTRACK-BOOT-OK seen
-    done_rc: int | None  # from KTRACK-TESTS-DONE rc=N, None when missing
+    booted: bool  # this boot's BOOT-OK marker seen
+    done_rc: int | None  # from its TESTS-DONE rc=N, None when missing
     tests: tuple[TestResult, ...]
     events: tuple[Event, ...] = field(default=())
     last_line: str = ""
-
     rip: str = ""  # the function of the first crash ("RIP: 0010:kernel_init+0x2a/0x120")
+    errors: tuple[str, ...] = field(default=())  # marker lines that do not parse, duplicate names
+    untrusted: tuple[str, ...] = field(default=())  # the first marker-like lines without the token
+    untrusted_count: int = 0
 
-    def worst(self) -> Event | None:
-        """The first event of the worst kind."""
-        if not self.events:
-            return None
-        top = max(e.kind.severity for e in self.events)
-        return next(e for e in self.events if e.kind.severity == top)
+    def crashes(self) -> list[Event]:
+        return [e for e in self.events if e.kind.status is Status.FAIL]
+
+    def first_warning(self) -> Event | None:
+        """The first report of a ``warn`` kind (WARNING, RCU stall, lockdep, ...)."""
+        return next((e for e in self.events if e.kind.status is Status.WARN), None)
 
     def crash_summary(self) -> str | None:
-        """The first crash line (BUG, oops or panic), where it happened, and the panic it led to."""
-        crashes = [e for e in self.events if e.kind is not EventKind.WARNING]
+        """The first crash line (BUG, KASAN, oops or panic), where it happened, and the panic
+        it led to."""
+        crashes = self.crashes()
         if not crashes:
             return None
         first = crashes[0]
@@ -80,57 +78,79 @@ class ConsoleReport:
 
 _TIMESTAMP = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_PATTERNS: tuple[tuple[EventKind, re.Pattern[str]], ...] = (
-    (EventKind.PANIC, re.compile(r"Kernel panic - not syncing")),
-    (EventKind.OOPS, re.compile(r"\bOops(?: -)?: |Internal error: Oops|general protection fault")),
-    (
-        EventKind.BUG,
-        re.compile(
-            r"\bkernel BUG at |^BUG: |Unable to handle kernel |"
-            r"\bBUG: (?:kernel NULL pointer|unable to handle|scheduling while atomic|KASAN|"
-            r"sleeping function|spinlock|soft lockup|workqueue lockup)"
-        ),
-    ),
-    (EventKind.WARNING, re.compile(r"^WARNING: (?:CPU: \d+ PID: \d+ at |.*\bat\b)")),
-)
-_TEST = re.compile(rf"{TEST_PREFIX} (?P<name>\S+) (?P<status>pass|fail|skip)\b ?(?P<msg>.*)$")
+_MARKER = re.compile(rf"{re.escape(MARKER)}(?P<token>[0-9a-f]*) ?(?P<rest>.*)$")
+_LOOKS_LIKE_MARKER = re.compile(r"KTRACK[-:]")
+_TEST = re.compile(rf"^{TEST} (?P<name>\S+) (?P<status>pass|fail|skip)\b ?(?P<msg>.*)$")
+_DONE = re.compile(rf"^{DONE} rc=(?P<rc>-?\d+)\s*$")
 _RIP = re.compile(r"(?:\bRIP: [0-9a-f]{4}:|\bpc : )(?P<fn>\S+)")
-_DONE = re.compile(rf"{DONE_PREFIX} rc=(?P<rc>-?\d+)")
+_KEEP_UNTRUSTED = 5
 
 
 def clean(line: str) -> str:
     return _TIMESTAMP.sub("", _ANSI.sub("", line.replace("\r", ""))).rstrip()
 
 
-def parse(text: str) -> ConsoleReport:
-    """Everything the console tells, in order."""
-    booted = False
+@dataclass
+class _Reader:
+    """The state of one pass over the console."""
+
+    token: str
+    booted: bool = False
     done_rc: int | None = None
-    tests: list[TestResult] = []
-    events: list[Event] = []
+    tests: list[TestResult] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    untrusted: list[str] = field(default_factory=list)
+    untrusted_count: int = 0
+    rip: str = ""
+
+    def marker(self, line: str) -> bool:
+        """Handle ``line`` if it is a marker of this boot; False for any other line."""
+        m = _MARKER.search(line)
+        if m is None or m["token"] != self.token:
+            if _LOOKS_LIKE_MARKER.search(line):
+                self.untrusted_count += 1
+                if len(self.untrusted) < _KEEP_UNTRUSTED:
+                    self.untrusted.append(line.strip()[:200])
+            return False
+        rest = m["rest"].strip()
+        if rest == BOOT_OK:
+            self.booted = True
+        elif t := _TEST.match(rest):
+            name = t["name"]
+            if any(x.name == name for x in self.tests):
+                self.errors.append(f"duplicate test name {name!r}")
+            self.tests.append(TestResult(name, Status(t["status"]), t["msg"].strip()))
+        elif d := _DONE.match(rest):
+            self.done_rc = int(d["rc"])
+        else:
+            self.errors.append(f"malformed marker line {rest[:120]!r}")
+        return True
+
+    def kernel(self, line: str, number: int) -> None:
+        if self.events and not self.rip and (m := _RIP.search(line)):
+            self.rip = m["fn"]
+        if (sig := signatures.match(line)) is not None:
+            self.events.append(Event(sig.kind, line.strip(), number, sig.name))
+
+
+def parse(text: str, *, token: str) -> ConsoleReport:
+    """Everything the console tells, in order. Marker lines count only when they carry
+    ``token`` (this boot's secret, known to the host and the initramfs alone)."""
+    reader = _Reader(token)
     last = ""
-    rip = ""
     lines = text.splitlines()
     for number, raw in enumerate(lines, 1):
         line = clean(raw)
         if not line.strip():
             continue
         last = line
-        if BOOT_MARKER in line:
-            booted = True
-        if m := _TEST.search(line):
-            tests.append(TestResult(m["name"], Status(m["status"]), m["msg"].strip()))
-            continue
-        if m := _DONE.search(line):
-            done_rc = int(m["rc"])
-            continue
-        if events and not rip and (m := _RIP.search(line)):
-            rip = m["fn"]
-        for kind, pattern in _PATTERNS:
-            if pattern.search(line):
-                events.append(Event(kind, line.strip(), number))
-                break
-    return ConsoleReport(len(lines), booted, done_rc, tuple(tests), tuple(events), last, rip)
+        if not reader.marker(line):
+            reader.kernel(line, number)
+    return ConsoleReport(
+        len(lines), reader.booted, reader.done_rc, tuple(reader.tests), tuple(reader.events),
+        last, reader.rip, tuple(reader.errors), tuple(reader.untrusted), reader.untrusted_count,
+    )  # fmt: skip
 
 
 def judge(
@@ -143,62 +163,128 @@ def judge(
     qemu_rc: int | None,
     qemu_messages: str = "",
 ) -> tuple[Outcome, Outcome]:
-    """(boot, test) outcomes from a console report and how QEMU ended."""
+    """(boot, test) outcomes from a console report and how QEMU ended.
+
+    A printed crash is a ``fail`` however QEMU ended. Running into our own ``timeout`` is
+    ``error`` (cause infrastructure) with ``detail["timeout"]`` naming the point not reached
+    (``boot`` or ``tests``): only a control boot can turn a boot hang into a verdict
+    (``tracker.pipeline.baseline.judge_timeout``). So is QEMU ending by itself with a non-zero
+    status: the guest ends it with 0 (``-no-reboot``: poweroff, reboot, ``panic=-1``).
+    """
     detail: dict[str, Any] = {
         "events": [
-            {"kind": e.kind.value, "line": e.line, "console_line": e.number}
+            {
+                "kind": e.kind.value,
+                "signature": e.signature,
+                "line": e.line,
+                "console_line": e.number,
+            }
             for e in report.events[:20]
         ],
         "qemu": qemu_cmdline,
         "console_lines": report.lines,
     }
+    if report.untrusted_count:
+        detail["untrusted_markers"] = {
+            "count": report.untrusted_count,
+            "first": list(report.untrusted),
+        }
     skip = Outcome(Status.SKIP, "boot failed")
-    if report.lines == 0 or not report.last_line:
-        why = f"timed out after {timeout:.0f}s" if timed_out else f"QEMU exited {qemu_rc}"
-        said = qemu_messages.strip().splitlines()
-        if said:
-            why += f": {said[0][:200]}"
-        return Outcome(
-            Status.ERROR, f"no console output ({why}); QEMU: {qemu_cmdline}", detail
-        ), skip
-    worst = report.worst()
     crash = report.crash_summary()
-    tests_detail = [t.as_dict() for t in report.tests]
     if crash is not None:
-        boot = Outcome(Status.FAIL, crash, detail)
+        return _crashed(report, crash, detail, tests_requested)
+    if report.lines == 0 or not report.last_line:
+        return _no_output(detail, timed_out, timeout, qemu_rc, qemu_messages, qemu_cmdline), skip
+    ended = report.done_rc is not None
+    if qemu_rc not in (0, None) and not ended:
+        said = qemu_messages.strip().splitlines()
+        why = f": {said[0][:200]}" if said else ""
+        summary = f"QEMU exited {qemu_rc}{why}; last console line: {report.last_line}"
         if not report.booted:
-            return boot, skip
-        if report.done_rc is None:
-            test = Outcome(
-                Status.FAIL, f"kernel died during the tests: {crash}", {"tests": tests_detail}
-            )
-            return boot, test
-        return boot, _test_outcome(report, tests_requested)
+            return Outcome(Status.ERROR, summary, detail, cause=Cause.INFRASTRUCTURE), skip
+        tests = {"tests": [t.as_dict() for t in report.tests]}
+        died = Outcome(Status.ERROR, summary, tests, cause=Cause.INFRASTRUCTURE)
+        return _boot_outcome(report, detail), died
     if not report.booted:
-        if timed_out:
-            summary = f"hung: no {BOOT_MARKER} within {timeout:.0f}s; last console line: {report.last_line}"
-        else:
-            summary = f"kernel stopped before init ran; last console line: {report.last_line}"
-        return Outcome(Status.FAIL, summary, detail), skip
-    if worst is not None:
-        boot = Outcome(Status.WARN, worst.line, detail)
-    else:
-        boot = Outcome(Status.PASS, "booted", detail)
-    if report.done_rc is None:
-        why = f"timed out after {timeout:.0f}s" if timed_out else "the guest stopped"
-        return boot, Outcome(
-            Status.FAIL,
-            f"tests did not finish ({why}); last console line: {report.last_line}",
-            {"tests": tests_detail},
-        )
+        return _not_booted(report, detail, timed_out, timeout), skip
+    boot = _boot_outcome(report, detail)
+    if not ended:
+        return boot, _unfinished(report, timed_out, timeout)
     return boot, _test_outcome(report, tests_requested)
+
+
+def _crashed(
+    report: ConsoleReport, crash: str, detail: dict[str, Any], tests_requested: bool
+) -> tuple[Outcome, Outcome]:
+    boot = Outcome(Status.FAIL, crash, detail)
+    if not report.booted:
+        return boot, Outcome(Status.SKIP, "boot failed")
+    if report.done_rc is None:
+        tests = {"tests": [t.as_dict() for t in report.tests]}
+        return boot, Outcome(Status.FAIL, f"kernel died during the tests: {crash}", tests)
+    return boot, _test_outcome(report, tests_requested)
+
+
+def _not_booted(
+    report: ConsoleReport, detail: dict[str, Any], timed_out: bool, timeout: float
+) -> Outcome:
+    if timed_out:
+        detail["timeout"] = {"point": "boot", "limit": timeout}
+        summary = (
+            f"no {BOOT_OK} marker within {timeout:g}s (our timeout); "
+            f"last console line: {report.last_line}"
+        )
+        return Outcome(Status.ERROR, summary, detail, cause=Cause.INFRASTRUCTURE)
+    summary = f"kernel stopped before init ran; last console line: {report.last_line}"
+    return Outcome(Status.FAIL, summary, detail)
+
+
+def _unfinished(report: ConsoleReport, timed_out: bool, timeout: float) -> Outcome:
+    tests: dict[str, Any] = {"tests": [t.as_dict() for t in report.tests]}
+    if timed_out:
+        tests["timeout"] = {"point": "tests", "limit": timeout}
+        summary = (
+            f"tests did not finish within {timeout:g}s (our timeout, no verdict); "
+            f"last console line: {report.last_line}"
+        )
+        return Outcome(Status.ERROR, summary, tests, cause=Cause.INFRASTRUCTURE)
+    summary = f"tests did not finish (the guest stopped); last console line: {report.last_line}"
+    return Outcome(Status.FAIL, summary, tests)
+
+
+def _boot_outcome(report: ConsoleReport, detail: dict[str, Any]) -> Outcome:
+    """A boot that reached its marker without a crash: ``warn`` with the first report, or pass."""
+    warning = report.first_warning()
+    if warning is not None:
+        return Outcome(Status.WARN, warning.line, detail)
+    return Outcome(Status.PASS, "booted", detail)
+
+
+def _no_output(
+    detail: dict[str, Any],
+    timed_out: bool,
+    timeout: float,
+    qemu_rc: int | None,
+    qemu_messages: str,
+    qemu_cmdline: str,
+) -> Outcome:
+    why = f"timed out after {timeout:g}s" if timed_out else f"QEMU exited {qemu_rc}"
+    said = qemu_messages.strip().splitlines()
+    if said:
+        why += f": {said[0][:200]}"
+    if timed_out:
+        detail["timeout"] = {"point": "boot", "limit": timeout}
+    summary = f"no console output ({why}); QEMU: {qemu_cmdline}"
+    return Outcome(Status.ERROR, summary, detail, cause=Cause.INFRASTRUCTURE)
 
 
 def _test_outcome(report: ConsoleReport, tests_requested: bool) -> Outcome:
     detail: dict[str, Any] = {"tests": [t.as_dict() for t in report.tests], "rc": report.done_rc}
     if not tests_requested:
         return Outcome(Status.SKIP, "no smoke tests", detail)
-    failed = [t for t in report.tests if t.status is Status.FAIL]
+    if report.errors:
+        detail["errors"] = list(report.errors)
+        return Outcome(Status.FAIL, f"test output does not parse: {report.errors[0]}", detail)
     counts = {
         s: sum(1 for t in report.tests if t.status is s)
         for s in (Status.PASS, Status.FAIL, Status.SKIP)
@@ -206,6 +292,7 @@ def _test_outcome(report: ConsoleReport, tests_requested: bool) -> Outcome:
     tally = (
         f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
     )
+    failed = [t for t in report.tests if t.status is Status.FAIL]
     if failed:
         first = failed[0]
         msg = f": {first.message}" if first.message else ""
@@ -214,4 +301,6 @@ def _test_outcome(report: ConsoleReport, tests_requested: bool) -> Outcome:
         return Outcome(Status.FAIL, f"tests/run exited {report.done_rc} ({tally})", detail)
     if not report.tests:
         return Outcome(Status.FAIL, "tests/run reported no KTRACK-TEST line", detail)
+    if counts[Status.PASS] == 0:
+        return Outcome(Status.SKIP, f"every test skipped ({tally})", detail)
     return Outcome(Status.PASS, tally, detail)

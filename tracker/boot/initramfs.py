@@ -1,18 +1,27 @@
 """A busybox initramfs made without root: a newc cpio written in Python, gzip-compressed.
 
-Contents: ``/init`` (a busybox sh script, ``INIT_SCRIPT``), ``/bin/busybox`` (a static build for
-the guest's arch), ``/dev/console``, the usual directories, and the patch set's ``tests`` folder at
-``/tests`` with every ``*.c`` compiled on the host (``gcc -static -O2``; the cross gcc for arm64).
+Contents: ``/init`` (a busybox sh script, ``init_script``), ``/bin/ktrack-run-tests``
+(``RUNNER``), ``/bin/busybox`` (a static build for the guest's arch), ``/dev/console``, the usual
+directories, and the patch set's ``tests`` folder at ``/tests`` with every ``*.c`` compiled on the
+host (``gcc -static -O2``; the cross gcc for arm64).
 
-The smoke-test contract: init prints ``KTRACK-BOOT-OK``, runs ``cd /tests && ./run`` (which prints
-``KTRACK-TEST <name> pass|fail|skip [message]`` lines), then ``KTRACK-TESTS-DONE rc=<rc>`` and
-powers off.
+The smoke-test contract: ``tests/run`` prints ``KTRACK-TEST <name> pass|fail|skip [message]``
+lines. The markers the host believes carry a fresh random token of this boot (``new_token``),
+written only into ``/init`` (never on the kernel command line, which the kernel prints): init
+prints ``KTRACK:<token> BOOT-OK``; the runner reads ``run``'s output through a pipe and prints
+each test line as ``KTRACK:<token> TEST <name> ...``; init ends with ``KTRACK:<token> TESTS-DONE
+rc=<rc>`` and powers off. A kernel ``printk`` reaches the console directly, never through that
+pipe, so it cannot produce a marker line. Each test gets ``test_timeout`` seconds: when ``run``
+reports no test result for that long, the runner kills the program it is waiting for (``run``'s
+newest descendant, or ``run`` itself) and reports that test as failed; ``run`` goes on.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import secrets
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,26 +32,103 @@ from tracker.build.target import Target
 from tracker.config import default_cache
 from tracker.errors import InfraError, UserError
 
-BOOT_MARKER = "KTRACK-BOOT-OK"
-TEST_PREFIX = "KTRACK-TEST"
-DONE_PREFIX = "KTRACK-TESTS-DONE"
+MARKER = "KTRACK:"  # + the token: how every marker line of a boot starts
+BOOT_OK = "BOOT-OK"
+TEST = "TEST"
+DONE = "TESTS-DONE"
+CONTRACT_TEST = "KTRACK-TEST"  # what a smoke test prints (the runner stamps it)
+DEFAULT_TEST_TIMEOUT = 60.0
 
-INIT_SCRIPT = f"""#!/bin/busybox sh
+
+def new_token() -> str:
+    """A fresh secret for one boot: 128 random bits, hex."""
+    return secrets.token_hex(16)
+
+
+# /bin/ktrack-run-tests MARK TIMEOUT DIR WORK: run DIR/run in its own session, its output through
+# a pipe; stamp its KTRACK-TEST lines with MARK; kill a test that reports nothing for TIMEOUT
+# seconds; exit with run's status. Busybox sh only (no pgrep here: /proc is read directly);
+# time is the guest's uptime in hundredths of a second.
+RUNNER = r"""#!/bin/busybox sh
+M=$1 T=$2 D=$3 W=$4
+now() { read -r u _ < /proc/uptime; echo $((${u%.*} * 100 + 1${u#*.} - 100)); }
+kids() {
+    for f in /proc/[0-9]*/stat; do
+        read -r s 2>/dev/null < "$f" || continue
+        s=${s##*) }; s=${s#* }
+        [ "${s%% *}" = "$1" ] || continue
+        p=${f#/proc/}; echo "${p%/stat}"
+    done
+}
+tree() { local k; for k in $(kids "$1"); do echo "$k"; tree "$k"; done; }
+hung() {
+    victims=$(tree "$1")
+    [ -n "$victims" ] || victims=$1
+    leaf=${victims##*[!0-9]}
+    cmd=$(tr '\0' ' ' 2>/dev/null < "/proc/$leaf/cmdline" | cut -c1-100)
+    name=$(basename "${cmd%% *}" 2>/dev/null | tr -cd 'A-Za-z0-9._+-')
+    name=${name:-unknown}
+    case " $seen " in *" $name "*) name="$name-$(($(echo $seen | wc -w) + 1))" ;; esac
+    seen="$seen $name"
+    kill -9 $victims 2>/dev/null
+    printf '%s\n' "$M TEST $name fail timed out after ${T}s (killed: ${cmd% })"
+}
+stamp() {
+    while IFS= read -r line || [ -n "$line" ]; do
+        case "$line" in
+        "KTRACK-TEST "*) printf '%s\n' "$M TEST ${line#KTRACK-TEST }"; now > "$W/last" ;;
+        *) printf '%s\n' "$line" ;;
+        esac
+    done
+}
+rm -f "$W/out"; mkfifo "$W/out" || exit 125
+now > "$W/last"
+stamp < "$W/out" &
+spid=$!
+(cd "$D" && exec setsid ./run) > "$W/out" 2>&1 &
+rpid=$!
+while [ -e "/proc/$rpid/stat" ]; do
+    read -r st 2>/dev/null < "/proc/$rpid/stat" || break
+    st=${st##*) }
+    [ "${st%% *}" = Z ] && break
+    sleep 0.2
+    read -r last 2>/dev/null < "$W/last" || last=$(now)
+    [ $(($(now) - last)) -lt $((T * 100)) ] && continue
+    hung "$rpid"
+    now > "$W/last"
+done
+wait "$rpid"
+rc=$?
+kill -9 -"$rpid" 2>/dev/null
+wait "$spid"
+exit $rc
+"""
+
+
+def init_script(token: str, test_timeout: float = DEFAULT_TEST_TIMEOUT) -> str:
+    """The initramfs's ``/init`` for one boot; ``token`` from ``new_token``."""
+    if not (len(token) == 32 and all(c in "0123456789abcdef" for c in token)):
+        raise ValueError("the boot token is 32 lower-case hex digits")
+    if not (math.isfinite(test_timeout) and test_timeout > 0):
+        raise ValueError(f"test timeout must be positive and finite, not {test_timeout!r}")
+    seconds = max(1, math.ceil(test_timeout))
+    return f"""#!/bin/busybox sh
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo {BOOT_MARKER}
+M='{MARKER}{token}'
+echo "$M {BOOT_OK}"
 rc=0
 if [ -d /tests ]; then
-    cd /tests && ./run
+    /bin/ktrack-run-tests "$M" {seconds} /tests /tmp
     rc=$?
-    cd /
 fi
-echo "{DONE_PREFIX} rc=$rc"
+echo "$M {DONE} rc=$rc"
 poweroff -f
 """
+
 
 DIRS = ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "etc", "root")
 
@@ -103,7 +189,12 @@ class CompileFailure:
 def compile_tests(
     tests: Path, target: Target, bindir: Path, *, log: Path, timeout: float = 120
 ) -> tuple[dict[str, Path], list[CompileFailure]]:
-    """Compile every ``*.c`` in ``tests`` (recursively) into ``bindir``; relative name -> binary."""
+    """Compile every ``*.c`` in ``tests`` (recursively) into ``bindir``; relative name -> binary.
+
+    When a program does not compile, a trivial one is compiled the same way: if that fails too,
+    the host cannot build static programs for the guest (no static libc, no cross compiler) and
+    that is an InfraError, never the patch set's test failure.
+    """
     built: dict[str, Path] = {}
     failures: list[CompileFailure] = []
     for source in sorted(tests.rglob("*.c")):
@@ -116,12 +207,35 @@ def compile_tests(
         if result.ok:
             built[rel.as_posix()] = output
         else:
-            first = next(
-                (ln for ln in result.stderr.splitlines() if "error" in ln),
-                result.stderr.strip()[:200],
-            )
-            failures.append(CompileFailure(rel.as_posix() + ".c", first.strip()))
+            failures.append(CompileFailure(rel.as_posix() + ".c", _first_error(result.stderr)))
+    if failures:
+        _check_toolchain(target, bindir, log=log, timeout=timeout)
     return built, failures
+
+
+def _first_error(stderr: str) -> str:
+    line = next((ln for ln in stderr.splitlines() if "error" in ln), stderr.strip()[:200])
+    return line.strip()
+
+
+TRIVIAL_PROGRAM = "int main(void) { return 0; }\n"
+
+
+def _check_toolchain(target: Target, bindir: Path, *, log: Path, timeout: float) -> None:
+    """Raise InfraError when the host cannot build even a trivial static program."""
+    probe = bindir / ".ktrack-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    source = probe / "trivial.c"
+    source.write_text(TRIVIAL_PROGRAM, encoding="utf-8")
+    argv = compile_argv(target, source, probe / "trivial")
+    result = proc.run(argv, cwd=probe, timeout=timeout, log=log)
+    if not result.ok:
+        libc = "libc6-dev" if target.arch == "x86_64" else "libc6-dev-arm64-cross"
+        raise InfraError(
+            f"the host cannot build static programs for {target.arch} "
+            f"(`{' '.join(argv[:2])}` of an empty main failed: {_first_error(result.stderr)})",
+            hint=f"install the static C library ({libc}) and the compiler",
+        )
 
 
 def tree_entries(
@@ -152,13 +266,14 @@ def initramfs_entries(
     tests: Path | None,
     binaries: dict[str, Path] | None = None,
     *,
-    init: str = INIT_SCRIPT,
+    init: str,
 ) -> list[Entry]:
-    """Everything that goes into the archive, in order."""
+    """Everything that goes into the archive, in order; ``init`` from ``init_script``."""
     entries = [Entry(d, stat.S_IFDIR | 0o755) for d in DIRS]
     entries.append(Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)))
     entries.append(Entry("bin/busybox", stat.S_IFREG | 0o755, busybox))
     entries.append(Entry("bin/sh", stat.S_IFLNK | 0o777, b"busybox"))
+    entries.append(Entry("bin/ktrack-run-tests", stat.S_IFREG | 0o755, RUNNER.encode()))
     entries.append(Entry("init", stat.S_IFREG | 0o755, init.encode()))
     if tests is not None:
         entries += tree_entries(tests, "tests")
@@ -177,9 +292,12 @@ def build_initramfs(
     *,
     work: Path,
     log: Path,
+    token: str,
+    test_timeout: float = DEFAULT_TEST_TIMEOUT,
     busybox: Path | None = None,
 ) -> tuple[Path, list[CompileFailure]]:
-    """Write ``work/initramfs.cpio.gz``; return it and the test programs that did not compile."""
+    """Write ``work/initramfs.cpio.gz`` for the boot whose secret is ``token``; return it and
+    the test programs that did not compile."""
     if tests is not None:
         if not tests.is_dir():
             raise UserError(f"tests folder not found: {tests}")
@@ -198,7 +316,8 @@ def build_initramfs(
     failures: list[CompileFailure] = []
     if tests is not None:
         binaries, failures = compile_tests(tests, target, work / "tests-bin", log=log)
-    entries = initramfs_entries(bb.read_bytes(), tests, binaries)
+    init = init_script(token, test_timeout)
+    entries = initramfs_entries(bb.read_bytes(), tests, binaries, init=init)
     image = work / "initramfs.cpio.gz"
     work.mkdir(parents=True, exist_ok=True)
     image.write_bytes(gzip.compress(cpio_newc(entries), compresslevel=1, mtime=0))

@@ -1,13 +1,17 @@
 """Boot a kernel in QEMU (one class per architecture) and run the smoke tests.
 
 The machine has no network device (``-nodefaults``) and runs inside the sandbox. TCG is the
-default accelerator: KVM is used only when asked for and ``kvm_usable`` says it works.
+default accelerator: KVM is used only when asked for and ``kvm_usable`` says it works. Each
+machine turns on its early console (``EARLY_ARGS``), so a kernel that dies before its console
+driver is up is still heard (the Kconfig options it needs are in ``kconfig.BOOT_OPTIONS``).
+Each boot has its own secret token for the smoke-test markers (``initramfs.new_token``).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +19,17 @@ from typing import Protocol
 
 from tracker import proc, sandbox
 from tracker.boot import console
-from tracker.boot.initramfs import build_initramfs
+from tracker.boot.initramfs import DEFAULT_TEST_TIMEOUT, build_initramfs, new_token
 from tracker.build.target import Target
 from tracker.errors import InfraError
-from tracker.vocab import Outcome, Status
+from tracker.vocab import Cause, Outcome, Status
 
 KERNEL_ARGS = ("panic=-1", "oops=panic")
+# the boot console each machine's kernel writes to before its serial driver registers
+EARLY_ARGS = {
+    "x86_64": ("earlyprintk=serial,ttyS0,115200",),  # CONFIG_EARLY_PRINTK
+    "arm64": ("earlycon=pl011,0x9000000",),  # virt's PL011; CONFIG_SERIAL_EARLYCON
+}
 
 
 class Machine(Protocol):
@@ -53,7 +62,7 @@ class QemuX86_64:
     accel: str = "tcg"
 
     def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]:
-        cmdline = " ".join(["console=ttyS0", *KERNEL_ARGS, append]).strip()
+        cmdline = " ".join(["console=ttyS0", *EARLY_ARGS["x86_64"], *KERNEL_ARGS, append]).strip()
         return [
             self.binary,
             *_common(self.memory, self.accel),
@@ -73,7 +82,7 @@ class QemuArm64:
     accel: str = "tcg"
 
     def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]:
-        cmdline = " ".join(["console=ttyAMA0", *KERNEL_ARGS, append]).strip()
+        cmdline = " ".join(["console=ttyAMA0", *EARLY_ARGS["arm64"], *KERNEL_ARGS, append]).strip()
         cpu = "host" if self.accel == "kvm" else "cortex-a57"
         return [
             self.binary,
@@ -135,6 +144,18 @@ def probe_kvm(
     return boot.status in (Status.PASS, Status.WARN)
 
 
+@dataclass(frozen=True)
+class QemuRun:
+    """How one QEMU run went: the console, QEMU's own messages, whether our timeout ended it,
+    its exit code (None on our timeout), and its wall time on this host."""
+
+    console: str
+    messages: str
+    timed_out: bool
+    returncode: int | None
+    seconds: float
+
+
 def run_qemu(
     argv: list[str],
     *,
@@ -143,11 +164,9 @@ def run_qemu(
     timeout: float,
     mode: sandbox.SandboxMode,
     readable: tuple[Path, ...] = (),
-) -> tuple[str, str, bool, int | None]:
-    """Run QEMU; return (console text, QEMU's own messages, timed out, exit code).
-
-    Both streams are appended to ``log`` as they come. On our timeout the console is read back
-    from the log (QEMU's messages, which start with its binary name, left out).
+) -> QemuRun:
+    """Run QEMU. Both streams are appended to ``log`` as they come. On our timeout the console
+    is read back from the log (QEMU's messages, which start with its binary name, left out).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     start_size = log.stat().st_size if log.exists() else 0
@@ -159,10 +178,12 @@ def run_qemu(
             timeout=timeout,
             log=log,
         )
-        return result.stdout, result.stderr, False, result.returncode
+        seconds = time.monotonic() - start
+        return QemuRun(result.stdout, result.stderr, False, result.returncode, seconds)
     except InfraError:
         if time.monotonic() - start < timeout - 1:
             raise
+    seconds = time.monotonic() - start
     with log.open("rb") as fh:
         fh.seek(start_size)
         lines = fh.read().decode("utf-8", "replace").splitlines(keepends=True)
@@ -171,7 +192,7 @@ def run_qemu(
         lines = lines[1:]
     console_lines = [ln for ln in lines if not ln.startswith(binary)]
     messages = [ln for ln in lines if ln.startswith(binary)]
-    return "".join(console_lines), "".join(messages), True, None
+    return QemuRun("".join(console_lines), "".join(messages), True, None, seconds)
 
 
 def boot_and_test(
@@ -182,12 +203,18 @@ def boot_and_test(
     work: Path,
     log: Path,
     timeout: float,
+    test_timeout: float = DEFAULT_TEST_TIMEOUT,
     accel: str = "tcg",
     sandbox_mode: sandbox.SandboxMode | None = None,
+    append: str = "",
 ) -> tuple[Outcome, Outcome]:
     """Boot ``image`` with a busybox initramfs holding ``tests``; (boot outcome, test outcome).
 
     ``accel``: "tcg" (default), "kvm", or "auto" (KVM when ``probe_kvm`` proves it works).
+    ``test_timeout``: seconds each smoke test may take inside the guest. ``append``: extra
+    kernel arguments (tests use it to pick a behaviour of a test kernel). The boot outcome's
+    ``detail["timing"]`` says how long QEMU ran on this host and which point the guest reached
+    (``boot``: this boot's boot marker, ``done``: its tests-done marker), for control boots.
     """
     work.mkdir(parents=True, exist_ok=True)
     if accel == "auto":
@@ -199,32 +226,42 @@ def boot_and_test(
             sandbox_mode=sandbox_mode,
         )
         accel = "kvm" if probe else "tcg"
+    token = new_token()
     try:
         machine = machine_for(target, accel=accel)
         proc.which(machine.binary)
         mode = sandbox_mode if sandbox_mode is not None else sandbox.detect()
-        initrd, failures = build_initramfs(target, tests, work=work, log=log)
-        argv = machine.argv(image, initrd)
-        text, messages, timed_out, rc = run_qemu(
+        initrd, failures = build_initramfs(
+            target, tests, work=work, log=log, token=token, test_timeout=test_timeout
+        )
+        argv = machine.argv(image, initrd, append=append)
+        ran = run_qemu(
             argv, work=work, log=log, timeout=timeout, mode=mode, readable=(image.parent,)
         )
     except InfraError as exc:
         return Outcome(Status.ERROR, str(exc), {}, {}, log), Outcome(Status.SKIP, "boot error")
-    report = console.parse(text)
+    report = console.parse(ran.console, token=token)
     boot, test = console.judge(
         report,
-        timed_out=timed_out,
+        timed_out=ran.timed_out,
         timeout=timeout,
         tests_requested=tests is not None,
         qemu_cmdline=shlex.join(argv),
-        qemu_rc=rc,
-        qemu_messages=messages,
+        qemu_rc=ran.returncode,
+        qemu_messages=ran.messages,
     )
+    reached = "done" if report.done_rc is not None else "boot" if report.booted else None
+    boot.detail["timing"] = {
+        "seconds": round(ran.seconds, 3),
+        "reached": reached,
+        "limit": timeout,
+        "host": socket.gethostname(),
+    }
     boot.log = log
     boot.artifacts["initramfs"] = initrd
     if failures and test.status is not Status.SKIP:
         first = failures[0]
-        test.status = Status.FAIL
+        test.status, test.cause = Status.FAIL, Cause.VERDICT
         test.summary = f"{first.source} does not compile: {first.message}"
         test.detail["compile_failures"] = [
             {"source": f.source, "message": f.message} for f in failures

@@ -29,6 +29,8 @@ from tracker.vocab import Outcome, Status
 # (REFERENCE.md's list), plus BUG and DEBUG_BUGVERBOSE: tinyconfig turns them off, and then
 # WARN() and BUG() are silent, so the boot stage could not see them; KALLSYMS, so that a
 # crash names its function (RIP: kernel_init+0x11/0x120) instead of a bare address.
+# The early console (qemu.EARLY_ARGS): EARLY_PRINTK for x86's earlyprintk=serial, SERIAL_EARLYCON
+# for arm64's earlycon=pl011, so a kernel that dies before its console driver is still heard.
 BOOT_OPTIONS: dict[str, tuple[str, ...]] = {
     "x86_64": (
         "64BIT", "PRINTK", "EARLY_PRINTK", "TTY", "SERIAL_8250", "SERIAL_8250_CONSOLE",
@@ -37,9 +39,9 @@ BOOT_OPTIONS: dict[str, tuple[str, ...]] = {
         "KALLSYMS",
     ),
     "arm64": (
-        "PRINTK", "TTY", "SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE", "BLK_DEV_INITRD",
-        "RD_GZIP", "BINFMT_ELF", "BINFMT_SCRIPT", "DEVTMPFS", "DEVTMPFS_MOUNT", "PROC_FS",
-        "SYSFS", "BUG", "DEBUG_BUGVERBOSE", "KALLSYMS",
+        "PRINTK", "TTY", "SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE", "SERIAL_EARLYCON",
+        "BLK_DEV_INITRD", "RD_GZIP", "BINFMT_ELF", "BINFMT_SCRIPT", "DEVTMPFS", "DEVTMPFS_MOUNT",
+        "PROC_FS", "SYSFS", "BUG", "DEBUG_BUGVERBOSE", "KALLSYMS",
     ),
 }  # fmt: skip
 

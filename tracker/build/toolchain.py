@@ -21,7 +21,7 @@ from tracker.vocab import Stage
 # Bump when the judgement of configure, build, boot or test changes (what counts as a failure,
 # which console lines are signatures, how the control is compared): results judged by an older
 # logic are not reused.
-STAGE_LOGIC_VERSION = 3
+STAGE_LOGIC_VERSION = 4  # 4: tokened markers, console signatures, timeouts judged by the control
 
 
 @functools.lru_cache(maxsize=64)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,9 +46,18 @@ class Control:
     summary: str
     log: Path | None = field(default=None, compare=False)  # this run's log, not cached
     warnings: tuple[str, ...] = field(default=(), compare=False)  # build warnings, file: message
+    # a boot control's QEMU wall time, the marker it reached ("boot", "done") and the host
+    timing: dict[str, Any] | None = field(default=None, compare=False)
 
-    def to_json(self) -> dict[str, str]:
-        return {"stage": self.stage.value, "status": self.status.value, "summary": self.summary}
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "stage": self.stage.value,
+            "status": self.status.value,
+            "summary": self.summary,
+        }
+        if self.timing is not None:
+            data["timing"] = self.timing
+        return data
 
 
 def known_fragment(fragment_text: str | None, src: Path, target: Target) -> str:
@@ -77,7 +87,8 @@ class ControlCache:
             data = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
             warnings = tuple(str(w) for w in data.get("warnings", ()))
             stage, status = Stage(data["stage"]), Status(data["status"])
-            return Control(stage, status, str(data["summary"]), warnings=warnings)
+            timing = _timing(data.get("timing"))
+            return Control(stage, status, str(data["summary"]), warnings=warnings, timing=timing)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -170,8 +181,9 @@ def run_control(state: Any, upto: Stage) -> Control:
 def _record(cache: ControlCache, key: str, stage: Stage, outcome: Outcome, log: Path) -> Control:
     warnings = tuple(str(w) for w in outcome.detail.get("warning_keys", ()))
     control = Control(
-        stage, outcome.status, outcome.summary, log if log.is_file() else None, warnings
-    )
+        stage, outcome.status, outcome.summary, log if log.is_file() else None, warnings,
+        _timing(outcome.detail.get("timing")),
+    )  # fmt: skip
     cache.put(key, control)
     return control
 
@@ -223,3 +235,74 @@ def judge_warnings(outcome: Outcome, control: Control) -> Outcome:
         return Outcome(Status.PASS, summary, detail, outcome.artifacts, outcome.log)
     summary = f"{len(new)} new warning(s) in patched files; first: {new[0]}"
     return Outcome(Status.WARN, summary, detail, outcome.artifacts, outcome.log)
+
+
+def _timing(data: Any) -> dict[str, Any] | None:
+    """A boot's ``detail["timing"]`` (see ``qemu.boot_and_test``), checked, or None."""
+    if not isinstance(data, dict):
+        return None
+    seconds, reached, host = data.get("seconds"), data.get("reached"), data.get("host")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return None
+    if reached not in (None, "boot", "done") or not isinstance(host, str):
+        return None
+    return {"seconds": float(seconds), "reached": reached, "host": host}
+
+
+# A boot that ran into our timeout is the patch set's hang only when the control boot of the
+# same release and target reached the same point within this share of the same limit, here.
+HANG_EVIDENCE = 0.5
+_REACHES = {"boot": ("boot", "done")}  # the control boot runs no smoke tests: "tests" has none
+
+
+def judge_timeout(outcome: Outcome, control: Control, release: str) -> Outcome:
+    """A boot ``outcome`` that ran into our timeout (``detail["timeout"]``) in the light of the
+    control boot: ``fail`` (the patch set hangs) when the unpatched release reached the same
+    point in at most ``HANG_EVIDENCE`` of the limit on this host, else ``error`` saying why
+    there is no verdict (never ``fail`` without that evidence)."""
+    timeout = outcome.detail.get("timeout")
+    if outcome.status is not Status.ERROR or not isinstance(timeout, dict):
+        return outcome
+    limit = float(timeout["limit"])
+    point = str(timeout.get("point"))
+    detail = {**outcome.detail, "baseline": control.to_json()}
+    artifacts = dict(outcome.artifacts)
+    if control.log is not None:
+        artifacts["baseline-log"] = control.log
+    timing = control.timing or {}
+    seconds = float(timing.get("seconds") or 0.0)
+    reached = (
+        control.stage is Stage.BOOT
+        and control.status.proceeds
+        and timing.get("reached") in _REACHES.get(point, ())
+    )
+    here = timing.get("host") == socket.gethostname()
+    if reached and here and seconds <= limit * HANG_EVIDENCE:
+        summary = (
+            f"hung: the unpatched {release} reached the {point} marker in {seconds:.1f}s on "
+            f"this host, the patched kernel not in {limit:g}s: {outcome.summary}"
+        )
+        return Outcome(Status.FAIL, summary, detail, artifacts, outcome.log, cause=Cause.VERDICT)
+    if control.status is Status.FAIL:
+        summary = (
+            f"no verdict: {release} fails {control.stage.value}{_REFUSED}{control.summary} "
+            f"(patched: {outcome.summary})"
+        )
+        return Outcome(Status.ERROR, summary, detail, artifacts, outcome.log, cause=Cause.UPSTREAM)
+    if control.status is Status.ERROR:
+        why = f"the unpatched {release} could not be booted either: {control.summary}"
+    elif point not in _REACHES:
+        why = f"the control boot of {release} runs no smoke tests to compare with"
+    elif not reached:
+        why = f"no time for the unpatched {release} to reach the {point} marker"
+    elif not here:
+        why = f"the unpatched {release} was timed on another host ({timing.get('host')})"
+    else:
+        why = (
+            f"the unpatched {release} took {seconds:.1f}s of the {limit:g}s limit too "
+            f"(more than {HANG_EVIDENCE:.0%})"
+        )
+    summary = f"{outcome.summary}; no verdict: {why}"
+    return Outcome(
+        Status.ERROR, summary, detail, artifacts, outcome.log, cause=Cause.INFRASTRUCTURE
+    )

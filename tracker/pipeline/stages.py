@@ -145,6 +145,10 @@ def stage_build(state: JobState) -> Outcome:
 
 
 def stage_boot(state: JobState) -> Outcome:
+    """Boot and run the smoke tests (their outcome waits for ``stage_test``). A ``fail`` is
+    retried once before it counts. Running into our ``[boot] timeout`` is ``error``; a boot that
+    did is the patch set's ``fail`` only when the control boot proves the release boots well
+    within that limit here (``baseline.judge_timeout``)."""
     from tracker.boot.qemu import boot_and_test
 
     if state.image is None:
@@ -159,6 +163,7 @@ def stage_boot(state: JobState) -> Outcome:
             work=state.work / f"boot-{attempt}",
             log=state.log(Stage.BOOT),
             timeout=state.settings.boot_timeout,
+            test_timeout=state.settings.test_timeout,
             accel=state.settings.boot_accel,
         )
         attempts.append(f"{boot.status.value}/{test.status.value}")
@@ -167,6 +172,9 @@ def stage_boot(state: JobState) -> Outcome:
     if len(attempts) > 1:
         boot.detail["attempts"] = attempts
         test.detail["attempts"] = attempts
+    if boot.status is Status.ERROR and "timeout" in boot.detail and state.settings.baseline:
+        control = baseline.run_control(state, Stage.BOOT)
+        boot = baseline.judge_timeout(boot, control, state.spec.release)
     state.boot_outcomes = (boot, test)
     return boot
 
