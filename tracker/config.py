@@ -62,6 +62,7 @@ class Settings:
     boot_timeout: float = 120.0
     boot_accel: str = "tcg"  # tcg, kvm, or auto (KVM when a probe boot proves it works)
     baseline: bool = True  # confirm configure/build/boot failures on the unpatched release
+    baseline_max_age: float = 7 * 24 * 3600.0  # seconds a cached control result answers for
     celery_broker: str = "redis://127.0.0.1:6379/0"
     artifacts_dir: Path | None = None
     sources: tuple[str, ...] = field(default=())  # the files the settings were read from
@@ -163,6 +164,12 @@ def _apply_file(values: dict[str, Any], path: Path) -> None:
         values["jobs"] = _want(run["jobs"], int, f"{path}: run.jobs")
     if "baseline" in run:
         values["baseline"] = _want(run["baseline"], bool, f"{path}: run.baseline")
+    if "baseline_max_age_days" in run:
+        where = f"{path}: run.baseline_max_age_days"
+        days = float(_want(run["baseline_max_age_days"], (int, float), where))
+        if days <= 0:
+            raise UserError(f"{where}: must be more than 0 (days a cached control result is used)")
+        values["baseline_max_age"] = days * 24 * 3600.0
     build = _want(data.get("build", {}), dict, f"{path}: [build]")
     if "timeout" in build:
         values["build_timeout"] = float(

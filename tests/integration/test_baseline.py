@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth  # noqa: E402
 
+from tracker.build import toolchain  # noqa: E402
+from tracker.build.target import Target  # noqa: E402
+from tracker.results import artifacts  # noqa: E402
 from tracker.results.db import Database  # noqa: E402
 from tracker.results.models import (  # noqa: E402
     Job,
@@ -26,6 +30,7 @@ from tracker.results.models import (  # noqa: E402
     PatchsetVersion,
     StageResult,
 )
+from tracker.vocab import Stage  # noqa: E402
 
 BREAKING_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_BREAK */")
 
@@ -120,10 +125,21 @@ def test_control_results_are_cached_per_release_and_target(ws: Path) -> None:
     }
     assert sorted(found) == ["build"]  # the build control's own configure is not a verdict
     cached = found["build"]
-    assert json.loads(cached.read_text()) == {
+    doc = json.loads(cached.read_text())
+    assert {k: doc[k] for k in ("stage", "status", "summary", "warnings")} == {
         "stage": "build", "status": "fail", "summary": "kernel/sched.c:1: broken on purpose",
         "warnings": [],
     }  # fmt: skip
+    # the toolchain that judged it, and when (entries expire)
+    assert doc["toolchain"] == toolchain.identity(
+        Target.parse("x86_64:tinyconfig"), (Stage.CONFIGURE, Stage.BUILD)
+    )
+    assert abs(doc["at"] - time.time()) < 300
+    # the failure was confirmed by a second control run before it was cached
+    digest = stages(ws)[("good", "6.1.1")]["build"].detail["artifacts"]["baseline-log"]
+    log = artifacts.read(ws / "data" / "artifacts", digest).decode()
+    assert log.count("kernel/sched.c:1:2: error: broken on purpose") == 2
+    assert log.count("ktrack: the control failed; running it again to confirm") == 1
     # the next patch set on that release is answered from the cache, not by another build
     cached.write_text(cached.read_text().replace("broken on", "as cached"))
     r = synth.ktrack(ws, *run, "--patchset", "broken")
