@@ -200,6 +200,7 @@ def stage_probe(
             rev=commit,
             report=report,
             version=vspec,
+            extra={"culprit_bisect": False},  # the upstream bisect needs the verdict only
         )
         verdict = Verdict(Status.SKIP, "not reached")
         try:

@@ -91,7 +91,7 @@ def test_build_failure_is_confirmed_or_refused_by_the_unpatched_release(ws: Path
     mine = got[("broken", "6.1")]["build"]
     assert mine.status == "fail"
     assert mine.summary == (
-        "kernel/fork.c:42: broken on purpose (touched by 0001-fork-count-contexts.patch)"
+        "kernel/fork.c:42: broken on purpose (culprit: 0001-fork-count-contexts.patch, inferred)"
     )
     assert mine.detail["baseline"] == {"stage": "build", "status": "pass", "summary": "built"}
 

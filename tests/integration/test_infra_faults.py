@@ -211,8 +211,8 @@ def test_a_control_that_fails_once_is_no_verdict_and_not_cached(tmp_path: Path) 
     row = stages(ws)[("broken", "6.1")]["build"]
     assert (row.status, row.cause) == ("error", "infrastructure"), row.summary
     assert row.summary == (
-        "no verdict: kernel/fork.c:42: broken on purpose (touched by "
-        "0001-fork-count-contexts.patch) (not confirmed: the unpatched 6.1 could not be checked: "
+        "no verdict: kernel/fork.c:42: broken on purpose (culprit: "
+        "0001-fork-count-contexts.patch, inferred) (not confirmed: the unpatched 6.1 could not be checked: "
         "infrastructure: the control run did not repeat itself: it failed build "
         "(kernel/fork.c:1: failed once), then build gave pass (built))"
     )

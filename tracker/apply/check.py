@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracker.apply.engine import FileResult, HunkResult, patch_lines, split_lines
-from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
+from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport, PatchStep
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
 from tracker.sources.tree import Tree
 from tracker.vocab import HunkClass, Status
@@ -301,6 +301,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
     failed_paths: dict[str, str] = {}  # path -> failed patch that touched it
     touched: dict[str, str] = {}
     reports: list[PatchReport] = []
+    steps: list[PatchStep] = []
     for patch in series.patches:
         report, pending, pending_modes = check_patch(patch, state, fuzz)
         report = dataclasses.replace(report, sha256=patch.sha256)
@@ -311,6 +312,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
             for p in patch.paths:
                 failed_paths.setdefault(p, patch.name)
         else:
+            steps.append(PatchStep(patch.name, dict(pending), dict(pending_modes)))
             for path, content in pending.items():
                 state.files[path] = content
                 touched[path] = patch.name
@@ -328,6 +330,7 @@ def check_series(series: Series, tree: Tree, *, fuzz: int = 0) -> ApplyReport:
         changes=changes,
         modes=modes,
         touched=touched,
+        steps=tuple(steps),
     )
 
 

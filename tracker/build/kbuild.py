@@ -144,7 +144,9 @@ def judge(
             cause=Cause.INFRASTRUCTURE,
         )
     if parsed.first_error is not None:
-        return Outcome(Status.FAIL, parsed.first_error.describe(rel), detail)
+        err = parsed.first_error
+        detail["first_error"] = {"file": err.file, "line": err.line, "text": err.describe()}
+        return Outcome(Status.FAIL, err.describe(rel), detail)
     if parsed.make_errors:
         return Outcome(Status.FAIL, parsed.make_errors[0], detail)
     return Outcome(Status.FAIL, f"make exited {returncode} without a recognised error", detail)
