@@ -224,3 +224,25 @@ def test_configure_control_leaves_the_fragment_out(tmp_path: Path) -> None:
         "no verdict: 6.1.1 fails configure without the patch set too: "
     )
     assert "kernel/Kconfig:1: syntax error" in theirs.summary
+
+
+NOCONFIG_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_NOCONFIG */")
+
+
+def test_a_make_failure_in_configure_is_judged_by_the_control(tmp_path: Path) -> None:
+    """``make olddefconfig`` failing on the patched tree (no infrastructure signature) goes
+    through the control: the release configures, so it is the patch set's ``fail``."""
+    repo = synth.kernel_repo(tmp_path, ["6.1"])
+    ws = synth.workspace(tmp_path, repo, name="good")
+    second_set(ws, "good", "noconf", NOCONFIG_PATCH)
+    assert synth.ktrack(ws, "releases", "sync").returncode == 0
+    r = synth.ktrack(ws, "run", "--stages", "configure", "--executor", "inline")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = stages(ws)
+    assert got[("good", "6.1")]["configure"].status == "pass"
+    row = got[("noconf", "6.1")]["configure"]
+    assert (row.status, row.cause) == ("fail", "verdict")
+    assert row.summary.startswith("make olddefconfig failed (2): kernel/Kconfig:1: syntax error")
+    control = row.detail["baseline"]
+    assert (control["stage"], control["status"]) == ("configure", "pass")
+    assert control["summary"].endswith(" requested options set")  # the boot options' count
