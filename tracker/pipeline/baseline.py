@@ -16,9 +16,10 @@ control build serves every version of a patch set (and every set with the same f
 release. The toolchain is ``tracker.build.toolchain.fingerprint`` of the stages the control ran
 (compiler, binutils and make version lines, QEMU's for a boot control, and the stage logic's
 version): a new gcc or QEMU makes the control run again instead of confirming a failure the new
-tool caused. A control ``fail`` is cached only when a second control run fails the same stage (a
-hung boot or a full disk at one moment must not turn every later failure on that release into
-"no verdict"); two runs that disagree are ``error`` (no verdict, nothing cached). An ``error`` is
+tool caused. A control ``fail`` is cached only when a second control run (in the same O= dir:
+make redoes what failed) fails the same stage (a hung boot or a full disk at one moment must not
+turn every later failure on that release into "no verdict"); two runs that disagree are ``error``
+(no verdict, nothing cached). An ``error`` is
 never cached. Entries expire after ``[run] baseline_max_age_days`` (default 7): the control then
 runs again. ``ktrack cache clear baseline`` empties the cache.
 """
@@ -201,7 +202,8 @@ def _control_once(
     settings = state.settings
     target: Target = state.target
     src, out = work / "src", work / "out"
-    shutil.rmtree(out, ignore_errors=True)
+    if not again:  # the second run reuses the O= dir: make redoes what failed, ccache the rest
+        shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(work / "boot", ignore_errors=True)
     logs = state.work / "logs"
     names = {s: logs / f"baseline-{s.value}.log" for s in CHECKED}
