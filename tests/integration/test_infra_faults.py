@@ -124,7 +124,9 @@ def bindir() -> Iterator[Path]:
 def test_internal_compiler_error_is_infrastructure(tmp_path: Path, bindir: Path) -> None:
     ws = _repo_ws(tmp_path)
     segv = _tool(bindir, "segv-cc1", GCC_SEGV)
-    _tool(bindir, "gcc", f'#!/bin/sh\nexec /usr/bin/gcc -wrapper {segv} "$@"\n')
+    real_gcc = shutil.which("gcc")
+    assert real_gcc is not None
+    _tool(bindir, "gcc", f'#!/bin/sh\nexec {real_gcc} -wrapper {segv} "$@"\n')
     env = {"PATH": f"{bindir}:{os.environ['PATH']}", "KTRACK_FAKE_COMPILE": "1", **_fault_env()}
     r = synth.ktrack(ws, "run", "--stages", "build", "--executor", "inline", env=env)
     summary = infrastructure_at(ws, "build", r)
