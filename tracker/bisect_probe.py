@@ -204,6 +204,7 @@ def stage_probe(
             rev=commit,
             report=report,
             version=vspec,
+            extra={"culprit_bisect": False},  # the upstream bisect needs the verdict only
         )
         applied = Outcome(report.status, report.summary, detail=report.to_json())
         outcomes = run_stages(state, {Stage.APPLY: lambda _state: applied})

@@ -94,6 +94,12 @@ COMMANDS = (
     ),
     Command("plan", "plan", "print the jobs a run would do", "ktrack plan --format github-matrix"),
     Command("doctor", "doctor", "check tools, disk, database and store", "ktrack doctor --json"),
+    Command(
+        "cache",
+        "cache",
+        "list or clear caches (baseline, ccache, downloads, patchsets, bisect)",
+        "ktrack cache list && ktrack cache clear baseline",
+    ),
     Command("db", "db", "database maintenance (migrations)", "ktrack db upgrade"),
     Command("worker", "worker", "start a Celery worker", "ktrack worker --concurrency 2"),
     Command(

@@ -108,7 +108,8 @@ class Settings:
     jobs: int = setting("run.jobs", 0, Positive)  # 0 (the default): number of CPUs
     baseline: bool = setting("run.baseline", True, bool)  # confirm failures on the plain release
     apply_timeout: float = setting("run.apply_timeout", 300.0, Seconds)  # expiry: error, no verdict
-    control_max_age: float | None = setting("run.control_max_age", None, Seconds)  # seconds
+    # days a cached control result answers for (then the control runs again)
+    baseline_max_age_days: float = setting("run.baseline_max_age_days", 7.0, Seconds)
     build_timeout: float = setting("build.timeout", 3600.0, Seconds)
     boot_timeout: float = setting("boot.timeout", 120.0, Seconds)
     test_timeout: float = setting("boot.test_timeout", 60.0, Seconds)
@@ -117,6 +118,11 @@ class Settings:
     celery_broker: str = setting("celery.broker", "redis://127.0.0.1:6379/0", Text)
     artifacts_dir: Path | None = setting("store.artifacts", None, FilePath)
     sources: tuple[str, ...] = field(default=())  # the files the settings were read from
+
+    @property
+    def baseline_max_age(self) -> float:
+        """Seconds a cached control result answers for."""
+        return self.baseline_max_age_days * 24 * 3600.0
 
     @property
     def db_url(self) -> str:

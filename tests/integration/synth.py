@@ -1,7 +1,9 @@
 """Synthetic kernels for pipeline tests: a git repository whose tags are releases, with a
 Makefile that answers the configure and build goals ktrack runs (tinyconfig, olddefconfig, bzImage)
 in a few milliseconds, or slowly when told (``KTRACK_FAKE_BUILD_SECONDS``), or by filling the disk
-(``KTRACK_FAKE_BUILD_BYTES``). A tree whose kernel/ folder holds the word ``KTRACK_BREAK`` fails
+(``KTRACK_FAKE_BUILD_BYTES``; ``KTRACK_FAKE_CONFIG_BYTES`` fills it at olddefconfig), compiles
+kernel/fork.c with ``$(CC)`` when ``KTRACK_FAKE_COMPILE`` is set, and fails once (then passes) when
+``KTRACK_FAKE_FLAKY`` names a file that does not exist yet. A tree whose kernel/ folder holds the word ``KTRACK_BREAK`` fails
 to build with a compiler-style error naming that file and line; ``KTRACK_WARN(name)`` there gives
 a warning 'unused variable "name"' at that line, and the build goes on. ``olddefconfig`` drops
 every ``KTRACK_DROP`` symbol, and fails when kernel/ holds ``KTRACK_NOCONFIG``. A tree with both
@@ -24,10 +26,14 @@ MAKEFILE = """\
 O ?= .
 SECONDS_ ?= $(KTRACK_FAKE_BUILD_SECONDS)
 BYTES_ ?= $(KTRACK_FAKE_BUILD_BYTES)
+CONFIG_BYTES_ ?= $(KTRACK_FAKE_CONFIG_BYTES)
+COMPILE_ ?= $(KTRACK_FAKE_COMPILE)
+FLAKY_ ?= $(KTRACK_FAKE_FLAKY)
 .PHONY: tinyconfig defconfig olddefconfig bzImage
 tinyconfig defconfig:
 \tprintf 'CONFIG_64BIT=y\\n' > $(O)/.config
 olddefconfig:
+\t@if [ -n "$(CONFIG_BYTES_)" ]; then head -c $(CONFIG_BYTES_) /dev/zero > $(O)/.fill; fi
 \t@sed -i '/KTRACK_DROP/d' $(O)/.config
 \t@if grep -rqs KTRACK_NOCONFIG kernel; then echo 'kernel/Kconfig:1: syntax error' >&2; exit 1; fi
 bzImage:
@@ -35,6 +41,9 @@ bzImage:
 \t@if [ -n "$(BYTES_)" ]; then head -c $(BYTES_) /dev/zero > $(O)/vmlinux.o; fi
 \t@if grep -rn KTRACK_BREAK kernel > $(O)/broken; then \\
 \t  sed 's/^\\([^:]*:[0-9]*\\):.*/\\1:2: error: broken on purpose/' $(O)/broken >&2; exit 2; fi
+\t@if [ -n "$(FLAKY_)" ] && [ ! -e "$(FLAKY_)" ]; then touch "$(FLAKY_)"; \\
+\t  echo "kernel/fork.c:1:2: error: failed once" >&2; exit 2; fi
+\t@if [ -n "$(COMPILE_)" ]; then $(CC) -c -o $(O)/fork.o kernel/fork.c; fi
 \t@if grep -rqs NO_VX kernel && grep -rqs vx_count kernel; then \\
 \t  echo "kernel/fork.c:42:2: error: 'vx_count' undeclared (NO_VX)" >&2; exit 2; fi
 \t@grep -rn 'KTRACK_WARN([a-z_]*)' kernel | \\

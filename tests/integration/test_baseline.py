@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth  # noqa: E402
 
+from tracker.build import toolchain  # noqa: E402
+from tracker.build.target import Target  # noqa: E402
+from tracker.results import artifacts  # noqa: E402
 from tracker.results.db import Database  # noqa: E402
 from tracker.results.models import (  # noqa: E402
     Job,
@@ -26,6 +30,7 @@ from tracker.results.models import (  # noqa: E402
     PatchsetVersion,
     StageResult,
 )
+from tracker.vocab import Stage  # noqa: E402
 
 BREAKING_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_BREAK */")
 
@@ -86,7 +91,7 @@ def test_build_failure_is_confirmed_or_refused_by_the_unpatched_release(ws: Path
     mine = got[("broken", "6.1")]["build"]
     assert (mine.status, mine.cause) == ("fail", "verdict")
     assert mine.summary == (
-        "kernel/fork.c:42: broken on purpose (touched by 0001-fork-count-contexts.patch)"
+        "kernel/fork.c:42: broken on purpose (culprit: 0001-fork-count-contexts.patch, inferred)"
     )
     assert mine.detail["baseline"] == {"stage": "build", "status": "pass", "summary": "built"}
 
@@ -120,10 +125,21 @@ def test_control_results_are_cached_per_release_and_target(ws: Path) -> None:
     }
     assert sorted(found) == ["build"]  # the build control's own configure is not a verdict
     cached = found["build"]
-    assert json.loads(cached.read_text()) == {
+    doc = json.loads(cached.read_text())
+    assert {k: doc[k] for k in ("stage", "status", "summary", "warnings")} == {
         "stage": "build", "status": "fail", "summary": "kernel/sched.c:1: broken on purpose",
         "warnings": [],
     }  # fmt: skip
+    # the toolchain that judged it, and when (entries expire)
+    assert doc["toolchain"] == toolchain.identity(
+        Target.parse("x86_64:tinyconfig"), (Stage.CONFIGURE, Stage.BUILD)
+    )
+    assert abs(doc["at"] - time.time()) < 300
+    # the failure was confirmed by a second control run before it was cached
+    digest = stages(ws)[("good", "6.1.1")]["build"].detail["artifacts"]["baseline-log"]
+    log = artifacts.read(ws / "data" / "artifacts", digest).decode()
+    assert log.count("kernel/sched.c:1:2: error: broken on purpose") == 2
+    assert log.count("ktrack: the control failed; running it again to confirm") == 1
     # the next patch set on that release is answered from the cache, not by another build
     cached.write_text(cached.read_text().replace("broken on", "as cached"))
     r = synth.ktrack(ws, *run, "--patchset", "broken")
@@ -221,3 +237,25 @@ def test_our_build_timeout_is_an_infrastructure_error_exit_3(ws: Path) -> None:
     assert "1 job(s) ended in an infrastructure error" in r.stderr
     row = stages(ws)[("good", "6.1")]["build"]
     assert (row.status, row.cause) == ("error", "infrastructure"), row.summary
+
+
+NOCONFIG_PATCH = synth.PATCH.replace("+\tvx_count++;", "+\tvx_count++; /* KTRACK_NOCONFIG */")
+
+
+def test_a_make_failure_in_configure_is_judged_by_the_control(tmp_path: Path) -> None:
+    """``make olddefconfig`` failing on the patched tree (no infrastructure signature) goes
+    through the control: the release configures, so it is the patch set's ``fail``."""
+    repo = synth.kernel_repo(tmp_path, ["6.1"])
+    ws = synth.workspace(tmp_path, repo, name="good")
+    second_set(ws, "good", "noconf", NOCONFIG_PATCH)
+    assert synth.ktrack(ws, "releases", "sync").returncode == 0
+    r = synth.ktrack(ws, "run", "--stages", "configure", "--executor", "inline")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = stages(ws)
+    assert got[("good", "6.1")]["configure"].status == "pass"
+    row = got[("noconf", "6.1")]["configure"]
+    assert (row.status, row.cause) == ("fail", "verdict")
+    assert row.summary.startswith("make olddefconfig failed (2): kernel/Kconfig:1: syntax error")
+    control = row.detail["baseline"]
+    assert (control["stage"], control["status"]) == ("configure", "pass")
+    assert control["summary"].endswith(" requested options set")  # the boot options' count

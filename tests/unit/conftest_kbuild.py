@@ -3,7 +3,7 @@
 Its Makefile answers the goals ktrack runs (``tinyconfig``, ``defconfig``, ``olddefconfig``,
 ``bzImage``) with tiny Python scripts: ``olddefconfig`` keeps the last assignment of each symbol
 declared in ``Kconfig`` whose single ``depends on`` symbol is set, like the real one does for
-simple cases; ``bzImage`` prints the contents of ``BUILD_STDERR`` (if present) to stderr and
+simple cases, then prints ``CONFIG_STDERR`` (if present) and exits with ``CONFIG_RC``; ``bzImage`` prints the contents of ``BUILD_STDERR`` (if present) to stderr and
 exits with the number in ``BUILD_RC`` (default 0), writing the image only on success. Every
 make invocation's arguments are appended to ``O/make-calls``.
 """
@@ -30,7 +30,7 @@ bzImage Image:
 """
 
 OLDDEF = r"""
-import re, sys
+import os, re, sys
 config, kconfig = sys.argv[1], sys.argv[2]
 decl = {}
 cur = None
@@ -55,6 +55,11 @@ with open(config, "w") as fh:
     for sym in decl:
         v = out.get(sym, "n")
         fh.write(f"# CONFIG_{sym} is not set\n" if v == "n" else f"CONFIG_{sym}={v}\n")
+src = os.path.dirname(kconfig)
+if os.path.exists(os.path.join(src, "CONFIG_STDERR")):
+    sys.stderr.write(open(os.path.join(src, "CONFIG_STDERR")).read())
+if os.path.exists(os.path.join(src, "CONFIG_RC")):
+    sys.exit(int(open(os.path.join(src, "CONFIG_RC")).read()))
 """
 
 FAKEBUILD = r"""

@@ -100,3 +100,46 @@ def test_warnings_are_new_only_beyond_what_the_release_has() -> None:
     broken = Control(Stage.BUILD, Status.FAIL, "does not build")  # nothing to compare with
     assert judge_warnings(warned, broken).status is Status.WARN
     assert judge_warnings(warned, broken).summary == warned.summary
+
+
+def test_cache_entries_expire_after_the_maximum_age(tmp_path: Path) -> None:
+    import json
+    import time
+
+    cache = ControlCache(tmp_path / "c", max_age=3600)
+    cache.put("a", Control(Stage.BOOT, Status.PASS, "booted"), toolchain={"qemu": "QEMU 7.2"})
+    doc = json.loads((tmp_path / "c" / "a.json").read_text())
+    assert doc["toolchain"] == {"qemu": "QEMU 7.2"} and abs(doc["at"] - time.time()) < 60
+    assert cache.get("a", now=doc["at"] + 3599) == Control(Stage.BOOT, Status.PASS, "booted")
+    assert cache.get("a", now=doc["at"] + 3601) is None  # too old: the control runs again
+    # an entry without a date (an older ktrack's) or one saying error is never an answer
+    (tmp_path / "c" / "b.json").write_text('{"stage": "build", "status": "fail", "summary": ""}')
+    (tmp_path / "c" / "e.json").write_text(
+        json.dumps({"stage": "build", "status": "error", "summary": "", "at": time.time()})
+    )
+    assert cache.get("b") is None and cache.get("e") is None
+
+
+def test_cache_key_changes_with_the_toolchain_and_only_boot_sees_qemu(monkeypatch) -> None:
+    from tracker.build import toolchain
+    from tracker.pipeline.baseline import cache_key, control_stages
+
+    versions = {"gcc": "gcc (Debian 12.2.0-14) 12.2.0", "ld": "GNU ld 2.40", "make": "GNU Make 4.3",
+                "qemu-system-x86_64": "QEMU emulator version 7.2.0"}  # fmt: skip
+    monkeypatch.setattr(toolchain, "tool_version", lambda tool: versions[tool])
+
+    def keys() -> dict[Stage, str]:
+        return {
+            s: cache_key("abc", TARGET, "", s, toolchain.fingerprint(TARGET, control_stages(s)))
+            for s in (Stage.CONFIGURE, Stage.BUILD, Stage.BOOT)
+        }
+
+    assert control_stages(Stage.BOOT) == (Stage.CONFIGURE, Stage.BUILD, Stage.BOOT)
+    before = keys()
+    versions["qemu-system-x86_64"] = "QEMU emulator version 8.0.0"
+    after_qemu = keys()
+    assert after_qemu[Stage.BOOT] != before[Stage.BOOT]
+    assert after_qemu[Stage.BUILD] == before[Stage.BUILD]  # QEMU does not judge a build
+    versions["gcc"] = "gcc (Debian 13.1.0-1) 13.1.0"
+    after_gcc = keys()
+    assert all(after_gcc[s] != after_qemu[s] for s in after_gcc)

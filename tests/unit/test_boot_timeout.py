@@ -4,7 +4,9 @@ this host (``baseline.judge_timeout``), and ``stage_boot`` asks for that control
 
 from __future__ import annotations
 
+import json
 import socket
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,14 +98,23 @@ def test_control_boot_time_is_recorded_and_cached(tmp_path: Path) -> None:
         {"timing": {"seconds": 2.345, "reached": "done", "limit": 120, "host": HOST}},
     )  # fmt: skip
     cache = ControlCache(tmp_path)
-    recorded = baseline._record(cache, "k", Stage.BOOT, boot, tmp_path / "none.log")
+    recorded = baseline._control(Stage.BOOT, boot, tmp_path / "none.log")
+    cache.put("k", recorded)
     assert recorded.timing == {"seconds": 2.345, "reached": "done", "host": HOST}
     again = cache.get("k")
     assert again is not None and again.timing == recorded.timing
     assert again.to_json()["timing"] == recorded.timing
     # garbage in the cache is no time at all, never an exception
     (tmp_path / "g.json").write_text(
-        '{"stage": "boot", "status": "pass", "summary": "b", "timing": {"seconds": "fast"}}'
+        json.dumps(
+            {
+                "stage": "boot",
+                "status": "pass",
+                "summary": "b",
+                "at": time.time(),
+                "timing": {"seconds": "fast"},
+            }
+        )  # fmt: skip
     )
     assert cache.get("g") == Control(Stage.BOOT, Status.PASS, "b") and cache.get("g").timing is None
 

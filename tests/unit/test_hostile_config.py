@@ -62,7 +62,7 @@ def test_settings_unknown_keys_are_refused_everywhere(
         ("[boot]\ntimeout = -1.5\n", "boot.timeout: must be greater than 0, got -1.5"),
         ("[boot]\ntest_timeout = '10'\n", "boot.test_timeout: expected a float, got str '10'"),
         ("[run]\napply_timeout = -inf\n", "run.apply_timeout: -inf is not a finite number"),
-        ("[run]\ncontrol_max_age = 0\n", "run.control_max_age: must be greater than 0"),
+        ("[run]\nbaseline_max_age_days = 0\n", "run.baseline_max_age_days: must be greater than 0"),
         ('[feeds.k]\nkind = "git"\nurl = "r"\nverify = "maybe"\n', "feeds.k.verify: 'maybe'"),
         ('[feeds.k]\nkind = "git"\nurl = ""\n', "feeds.k.url: must not be empty"),
         ("[patchsets]\npaths = 'patches'\n", "patchsets.paths: expected a list, got str"),
@@ -88,12 +88,12 @@ def test_settings_new_keys_load_and_layer(tmp_path: Path) -> None:
     )
     write(
         tmp_path / "ktrack.toml",
-        "[run]\napply_timeout = 12.5\ncontrol_max_age = 86400\n"
+        "[run]\napply_timeout = 12.5\nbaseline_max_age_days = 2\n"
         '[feeds.m]\nkind = "mirror"\nurl = "https://m.example"\nverify = "if-published"\n'
         'allowed_hosts = ["cdn.example"]\n',
     )
     s = config.load(cwd=tmp_path, env={})
-    assert (s.test_timeout, s.jobs, s.apply_timeout, s.control_max_age) == (30.0, 3, 12.5, 86400)
+    assert (s.test_timeout, s.jobs, s.apply_timeout, s.baseline_max_age) == (30.0, 3, 12.5, 172800)
     assert (s.feeds[0].verify, s.feeds[0].allowed_hosts) == ("if-published", ("cdn.example",))
     assert s.boot_timeout == 120.0 and s.baseline  # untouched keys keep their defaults
 

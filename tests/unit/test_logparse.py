@@ -59,7 +59,10 @@ def test_infrastructure_lines_are_flagged() -> None:
     log = parse(
         "cc1: out of memory allocating 65536 bytes\ngcc: fatal error: Killed signal terminated program cc1\n"
     )
-    assert log.infra == "cc1: out of memory allocating 65536 bytes"
+    assert log.infra is not None
+    assert (log.infra.signature.name, log.infra.line, log.infra.number) == (
+        "memory", "cc1: out of memory allocating 65536 bytes", 1,
+    )  # fmt: skip
 
 
 def test_describe_names_the_touching_patch() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tracker.apply.engine import Deadline, FileResult, HunkResult, patch_lines, split_lines
-from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport
+from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport, PatchStep
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
 from tracker.safetext import unsurrogate
 from tracker.sources.tree import Tree
@@ -334,6 +334,7 @@ def check_series(
     failed_paths: dict[str, str] = {}  # path -> failed patch that touched it
     touched: dict[str, str] = {}
     reports: list[PatchReport] = []
+    steps: list[PatchStep] = []
     for patch in series.patches:
         deadline.check()
         report, pending, pending_modes = check_patch(patch, state, fuzz)
@@ -345,6 +346,7 @@ def check_series(
             for p in patch.paths:
                 failed_paths.setdefault(p, patch.name)
         else:
+            steps.append(PatchStep(patch.name, dict(pending), dict(pending_modes)))
             for path, content in pending.items():
                 state.files[path] = content
                 state.base.pop(path, None)  # the overlay answers for it from now on
@@ -363,6 +365,7 @@ def check_series(
         changes=changes,
         modes=modes,
         touched=touched,
+        steps=tuple(steps),
     )
 
 

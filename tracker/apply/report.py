@@ -116,11 +116,23 @@ class PatchReport:
 
 
 @dataclass(frozen=True)
+class PatchStep:
+    """What one applied patch of a series wrote: path -> new content (None: deleted) and new
+    git modes. The tree after the first k patches is the release plus steps[:k] in order (what
+    the build stage bisects to name the patch that broke a build)."""
+
+    name: str
+    changes: dict[str, bytes | None]
+    modes: dict[str, int]
+
+
+@dataclass(frozen=True)
 class ApplyReport:
     """The apply stage's verdict for one (series, tree) pair.
 
     ``changes`` maps every path the applied patches touched to its new content (None: deleted),
-    ``modes`` their new git modes, ``touched`` the last patch that wrote each path.
+    ``modes`` their new git modes, ``touched`` the last patch that wrote each path, ``steps``
+    what each applied patch wrote, in series order.
     """
 
     status: Status
@@ -129,6 +141,7 @@ class ApplyReport:
     changes: dict[str, bytes | None] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
     touched: dict[str, str] = field(default_factory=dict)
+    steps: tuple[PatchStep, ...] = ()
 
     @property
     def klass(self) -> HunkClass:

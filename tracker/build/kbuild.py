@@ -14,7 +14,7 @@ from tracker.build import logparse
 from tracker.build.target import Target
 from tracker.config import default_cache
 from tracker.errors import InfraError
-from tracker.vocab import Outcome, Status
+from tracker.vocab import Cause, Outcome, Status
 
 # Fixed so that two builds of the same source give the same objects (and ccache hits).
 BUILD_TIMESTAMP = "Thu Jan  1 00:00:00 UTC 1970"
@@ -135,10 +135,18 @@ def judge(
             first = touched_warnings[0].describe(rel)
             return Outcome(Status.WARN, f"{n} warning(s) in patched files; first: {first}", detail)
         return Outcome(Status.PASS, "built", detail)
-    if parsed.infra is not None:
-        return Outcome(Status.ERROR, f"build infrastructure failed: {parsed.infra}", detail)
+    if parsed.infra is not None:  # whatever else the log says: a full disk hides nothing
+        detail["infrastructure"] = parsed.infra.to_json()
+        return Outcome(
+            Status.ERROR,
+            f"infrastructure: {parsed.infra.describe()}",
+            detail,
+            cause=Cause.INFRASTRUCTURE,
+        )
     if parsed.first_error is not None:
-        return Outcome(Status.FAIL, parsed.first_error.describe(rel), detail)
+        err = parsed.first_error
+        detail["first_error"] = {"file": err.file, "line": err.line, "text": err.describe()}
+        return Outcome(Status.FAIL, err.describe(rel), detail)
     if parsed.make_errors:
         return Outcome(Status.FAIL, parsed.make_errors[0], detail)
     return Outcome(Status.FAIL, f"make exited {returncode} without a recognised error", detail)

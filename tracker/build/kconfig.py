@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracker import proc, sandbox
+from tracker.build import signatures
 from tracker.build.kbuild import build_env, default_ccache_dir, make_argv
 from tracker.build.target import Target
 from tracker.errors import InfraError, UserError
-from tracker.vocab import Outcome, Status
+from tracker.vocab import Cause, Outcome, Status
 
 # What a busybox initramfs on a serial console needs to boot, print and power off in QEMU
 # (REFERENCE.md's list), plus BUG and DEBUG_BUGVERBOSE: tinyconfig turns them off, and then
@@ -380,11 +381,20 @@ def configure(
 
 
 def _make_failed(goal: str, result: proc.Result, log: Path) -> Outcome:
+    """``make goal`` failed: ``error`` (infrastructure) when the log shows ours failed (disk,
+    memory, a killed or crashed compiler, ccache, a missing tool), else ``fail``, which the
+    stage loop confirms against the release without the patch set (the control)."""
+    detail: dict[str, object] = {"returncode": result.returncode, "goal": goal}
+    infra = signatures.find(result.stdout + "\n" + result.stderr)
+    if infra is not None:
+        detail["infrastructure"] = infra.to_json()
+        summary = f"infrastructure: make {goal} failed: {infra.describe()}"
+        return Outcome(Status.ERROR, summary, detail, {}, log, cause=Cause.INFRASTRUCTURE)
     tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
     return Outcome(
         Status.FAIL,
         f"make {goal} failed ({result.returncode}): {' '.join(tail)[:300]}",
-        {"returncode": result.returncode},
+        detail,
         {},
         log,
     )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from tracker.build import signatures
+
 
 class Severity(Enum):
     WARNING = "warning"
@@ -50,7 +52,7 @@ class BuildLog:
     errors: tuple[Diagnostic, ...]
     warnings: tuple[Diagnostic, ...]
     make_errors: tuple[str, ...]  # "make[2]: *** [...] Error 1" lines
-    infra: str | None  # a line that shows our infrastructure failed (disk full, OOM kill)
+    infra: signatures.Match | None  # the first line showing our infrastructure failed
 
     @property
     def first_error(self) -> Diagnostic | None:
@@ -70,10 +72,6 @@ _LD_REF = re.compile(
 )
 _LD_ERR = re.compile(r"^\S*ld(?:\.bfd)?: (?P<msg>.*(?:error|cannot find|undefined).*)$")
 _MAKE_ERR = re.compile(r"^make(?:\[\d+\])?: \*\*\* .*$")
-_INFRA = re.compile(
-    r"No space left on device|Cannot allocate memory|Killed signal terminated program|"
-    r"virtual memory exhausted|out of memory allocating"
-)
 
 
 def normalise_path(path: str, src: Path | None = None, out: Path | None = None) -> str:
@@ -111,7 +109,6 @@ def parse(
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     make_errors: list[str] = []
-    infra: str | None = None
     seen: set[tuple[str, str, int | None, str]] = set()
     for number, raw in enumerate(text.splitlines(), 1):
         line = _ANSI.sub("", raw).rstrip()
@@ -147,8 +144,6 @@ def parse(
         else:
             if _MAKE_ERR.match(line):
                 make_errors.append(line)
-            if infra is None and _INFRA.search(line):
-                infra = line.strip()
             continue
         key = (diag.severity.value, diag.file, diag.line, diag.message)
         if key in seen:
@@ -159,5 +154,5 @@ def parse(
         errors=tuple(errors),
         warnings=tuple(warnings),
         make_errors=tuple(make_errors),
-        infra=infra,
+        infra=signatures.find(text),
     )

@@ -11,8 +11,17 @@ the config they get even when a symbol did not survive. When the release fails t
 stage becomes ``error`` (no verdict), naming the release's own failure; when the control cannot
 run, the failure is not confirmed either.
 
-Results are kept per (release, target, fragment, stage) in ``<cache>/baseline``, so one control
-build serves every version of a patch set (and every set with the same fragment) on that release.
+Results are kept per (release, target, fragment, stage, toolchain) in ``<cache>/baseline``, so one
+control build serves every version of a patch set (and every set with the same fragment) on that
+release. The toolchain is ``tracker.build.toolchain.fingerprint`` of the stages the control ran
+(compiler, binutils and make version lines, QEMU's for a boot control, and the stage logic's
+version): a new gcc or QEMU makes the control run again instead of confirming a failure the new
+tool caused. A control ``fail`` is cached only when a second control run (in the same O= dir:
+make redoes what failed) fails the same stage (a hung boot or a full disk at one moment must not
+turn every later failure on that release into "no verdict"); two runs that disagree are ``error``
+(no verdict, nothing cached). An ``error`` is
+never cached. Entries expire after ``[run] baseline_max_age_days`` (default 7): the control then
+runs again. ``ktrack cache clear baseline`` empties the cache.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +44,8 @@ from tracker.vocab import Cause, Outcome, Stage, Status
 
 CHECKED = (Stage.CONFIGURE, Stage.BUILD, Stage.BOOT)
 _REFUSED = " without the patch set too: "
-CACHE_VERSION = 2  # 2: build controls keep their warnings
+CACHE_VERSION = 3  # 2: build controls keep their warnings; 3: keyed on the toolchain too
+DEFAULT_MAX_AGE = 7 * 24 * 3600.0  # seconds a cached control answers for
 
 
 @dataclass(frozen=True)
@@ -71,54 +82,78 @@ def known_fragment(fragment_text: str | None, src: Path, target: Target) -> str:
     return render({sym: val for sym, val in values.items() if defs.get(sym)})
 
 
-def cache_key(rev: str, target: Target, fragment: str, stage: Stage) -> str:
-    raw = json.dumps([CACHE_VERSION, rev, str(target), fragment, stage.value])
+def control_stages(stage: Stage) -> tuple[Stage, ...]:
+    """The stages a control run up to ``stage`` runs (whose tools judge it)."""
+    return tuple(s for s in CHECKED if s.index <= stage.index)
+
+
+def cache_key(rev: str, target: Target, fragment: str, stage: Stage, toolchain: str) -> str:
+    """The cache key of a control: release commit, target, fragment, stage and the toolchain
+    fingerprint of ``control_stages(stage)`` (``toolchain.fingerprint``)."""
+    raw = json.dumps([CACHE_VERSION, rev, str(target), fragment, stage.value, toolchain])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 class ControlCache:
-    """Control outcomes on disk, one small JSON file each, written atomically."""
+    """Control outcomes on disk, one small JSON file each, written atomically.
 
-    def __init__(self, root: Path) -> None:
+    An entry older than ``max_age`` seconds is not returned (the control runs again and
+    overwrites it); nor is an ``error``, which is never written.
+    """
+
+    def __init__(self, root: Path, *, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.root = root
+        self.max_age = max_age
 
-    def get(self, key: str) -> Control | None:
+    def get(self, key: str, *, now: float | None = None) -> Control | None:
         try:
             data = json.loads((self.root / f"{key}.json").read_text(encoding="utf-8"))
+            at = float(data["at"])
+            if (now if now is not None else time.time()) - at > self.max_age:
+                return None
             warnings = tuple(str(w) for w in data.get("warnings", ()))
             stage, status = Stage(data["stage"]), Status(data["status"])
+            if status is Status.ERROR:
+                return None
             timing = _timing(data.get("timing"))
             return Control(stage, status, str(data["summary"]), warnings=warnings, timing=timing)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def put(self, key: str, control: Control) -> None:
+    def put(self, key: str, control: Control, *, toolchain: dict[str, str] | None = None) -> None:
         if control.status is Status.ERROR:
             return  # an infrastructure failure is tried again next time
+        doc = {
+            **control.to_json(),
+            "warnings": list(control.warnings),
+            "at": round(time.time(), 3),
+            "toolchain": toolchain or {},
+        }
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**control.to_json(), "warnings": list(control.warnings)}, fh)
+                json.dump(doc, fh)
             os.replace(tmp, self.root / f"{key}.json")
         except OSError:
             pass  # a cache that cannot be written only costs time
 
 
 def run_control(state: Any, upto: Stage) -> Control:
-    """Run configure .. ``upto`` on the unpatched release of ``state`` (a JobState)."""
-    from tracker.boot.qemu import boot_and_test
-    from tracker.build.kbuild import build
-    from tracker.build.kconfig import configure
+    """Run configure .. ``upto`` on the unpatched release of ``state`` (a JobState).
+
+    A cached answer (same release, target, fragment and toolchain, younger than the maximum
+    age) is used when there is one; a fresh ``fail`` is confirmed by a second run first.
+    """
+    from tracker.build import toolchain
     from tracker.sources.store import ReleaseStore
 
     settings = state.settings
     target: Target = state.target
     version = state.version
     assert state.rev is not None
-    cache = ControlCache(settings.cache / "baseline")
+    cache = ControlCache(settings.cache / "baseline", max_age=settings.baseline_max_age)
     work = state.work / "baseline"
-    logs = state.work / "logs"
     try:
         fragment_text = None
         if version is not None and version.kconfig is not None:
@@ -127,65 +162,145 @@ def run_control(state: Any, upto: Stage) -> Control:
         # keyed by the release's commit (two stores may tag different trees alike); the fragment
         # the control uses is a function of the release and the whole fragment
         commit = store.resolve(state.rev) or state.rev
-        key = {s: cache_key(commit, target, fragment_text or "", s) for s in CHECKED}
-        key[Stage.CONFIGURE] = cache_key(commit, target, "", Stage.CONFIGURE)  # no fragment
-        for stage in CHECKED[: CHECKED.index(upto) + 1]:  # an earlier failure answers too
+        tools = {s: toolchain.identity(target, control_stages(s)) for s in CHECKED}
+        prints = {s: toolchain.fingerprint(target, control_stages(s)) for s in CHECKED}
+        key = {s: cache_key(commit, target, fragment_text or "", s, prints[s]) for s in CHECKED}
+        key[Stage.CONFIGURE] = cache_key(  # no fragment
+            commit, target, "", Stage.CONFIGURE, prints[Stage.CONFIGURE]
+        )
+        for stage in control_stages(upto):  # an earlier failure answers too
             hit = cache.get(key[stage])
             if hit is not None and hit.status is Status.FAIL:
                 return hit
         if (hit := cache.get(key[upto])) is not None:
             return hit
         shutil.rmtree(work, ignore_errors=True)
-        src, out = work / "src", work / "out"
-        store.materialize(state.rev, src)
-        configure_log = logs / "baseline-configure.log"
-        if upto is Stage.CONFIGURE:
-            # the fragment is the patch set's own: can the release configure this target at all?
-            conf = configure(
-                src, out, target, None, log=configure_log, ccache_dir=settings.cache / "ccache"
-            )
-            return _record(cache, key[Stage.CONFIGURE], Stage.CONFIGURE, conf, configure_log)
-        # builds and boots with as much of the set's configuration as the release accepts
-        fragment = known_fragment(fragment_text, src, target)
-        frag_path = None
-        if fragment:
-            frag_path = work / "kconfig"
-            frag_path.write_text(fragment, encoding="utf-8")
-        conf = configure(
-            src, out, target, frag_path, log=configure_log, ccache_dir=settings.cache / "ccache"
-        )
-        if conf.status is Status.ERROR or (
-            conf.status is Status.FAIL and not conf.detail.get("missing")
-        ):  # make itself failed (a symbol that did not survive still leaves a usable .config)
-            return _record(cache, key[upto], Stage.CONFIGURE, conf, configure_log)
-        built = build(
-            src, out, target, jobs=settings.jobs or os.cpu_count() or 1,
-            log=logs / "baseline-build.log", ccache_dir=settings.cache / "ccache",
-            timeout=settings.build_timeout,
-        )  # fmt: skip
-        result = _record(cache, key[Stage.BUILD], Stage.BUILD, built, logs / "baseline-build.log")
-        if upto is Stage.BUILD or not built.status.proceeds:
-            return result
-        boot, _ = boot_and_test(
-            built.artifacts["image"], target, None, work=work / "boot",
-            log=logs / "baseline-boot.log", timeout=settings.boot_timeout,
-            accel=settings.boot_accel,
-        )  # fmt: skip
-        return _record(cache, key[Stage.BOOT], Stage.BOOT, boot, logs / "baseline-boot.log")
+        store.materialize(state.rev, work / "src")
+        first = _control_once(state, upto, work, fragment_text)
+        if first.control.status is not Status.FAIL:
+            _keep(cache, key, tools, first)
+            return first.control
+        second = _control_once(state, upto, work, fragment_text, again=True)
+        return _confirmed(cache, key, tools, first, second)
     except (InfraError, UserError, OSError) as exc:
         return Control(upto, Status.ERROR, f"infrastructure: {exc}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _record(cache: ControlCache, key: str, stage: Stage, outcome: Outcome, log: Path) -> Control:
+@dataclass
+class _Attempt:
+    """One control run: its answer and every stage result it produced, by cache key slot."""
+
+    control: Control
+    records: list[tuple[Stage, Control]]
+
+
+def _control_once(
+    state: Any, upto: Stage, work: Path, fragment_text: str | None, *, again: bool = False
+) -> _Attempt:
+    """Configure (and build, and boot) the materialised release in ``work/src`` once."""
+    from tracker.boot.qemu import boot_and_test
+    from tracker.build.kbuild import build
+    from tracker.build.kconfig import configure
+
+    settings = state.settings
+    target: Target = state.target
+    src, out = work / "src", work / "out"
+    if not again:  # the second run reuses the O= dir: make redoes what failed, ccache the rest
+        shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(work / "boot", ignore_errors=True)
+    logs = state.work / "logs"
+    names = {s: logs / f"baseline-{s.value}.log" for s in CHECKED}
+    if again:
+        for stage in control_stages(upto):
+            _note(names[stage], "ktrack: the control failed; running it again to confirm")
+    records: list[tuple[Stage, Control]] = []
+
+    def record(slot: Stage, stage: Stage, outcome: Outcome) -> _Attempt:
+        records.append((slot, _control(stage, outcome, names[stage])))
+        return _Attempt(records[-1][1], records)
+
+    ccache = settings.cache / "ccache"
+    if upto is Stage.CONFIGURE:
+        # the fragment is the patch set's own: can the release configure this target at all?
+        conf = configure(src, out, target, None, log=names[Stage.CONFIGURE], ccache_dir=ccache)
+        return record(Stage.CONFIGURE, Stage.CONFIGURE, conf)
+    # builds and boots with as much of the set's configuration as the release accepts
+    fragment = known_fragment(fragment_text, src, target)
+    frag_path = None
+    if fragment:
+        frag_path = work / "kconfig"
+        frag_path.write_text(fragment, encoding="utf-8")
+    conf = configure(src, out, target, frag_path, log=names[Stage.CONFIGURE], ccache_dir=ccache)
+    if conf.status is Status.ERROR or (
+        conf.status is Status.FAIL and not conf.detail.get("missing")
+    ):  # make itself failed (a symbol that did not survive still leaves a usable .config)
+        return record(upto, Stage.CONFIGURE, conf)
+    built = build(
+        src, out, target, jobs=settings.jobs or os.cpu_count() or 1,
+        log=names[Stage.BUILD], ccache_dir=ccache, timeout=settings.build_timeout,
+    )  # fmt: skip
+    result = record(Stage.BUILD, Stage.BUILD, built)
+    if upto is Stage.BUILD or not built.status.proceeds:
+        return result
+    boot, _ = boot_and_test(
+        built.artifacts["image"], target, None, work=work / "boot",
+        log=names[Stage.BOOT], timeout=settings.boot_timeout, accel=settings.boot_accel,
+    )  # fmt: skip
+    return record(Stage.BOOT, Stage.BOOT, boot)
+
+
+def _confirmed(
+    cache: ControlCache,
+    key: dict[Stage, str],
+    tools: dict[Stage, dict[str, str]],
+    first: _Attempt,
+    second: _Attempt,
+) -> Control:
+    """The answer of two control runs of which the first failed: the failure when the second
+    fails the same stage (then cached), else ``error`` (nothing cached: no verdict from a
+    control that does not repeat itself)."""
+    a, b = first.control, second.control
+    if b.status is Status.FAIL and b.stage is a.stage:
+        _keep(cache, key, tools, second)
+        return b
+    if b.status is Status.ERROR:
+        return b
+    return Control(
+        a.stage,
+        Status.ERROR,
+        f"infrastructure: the control run did not repeat itself: it failed {a.stage.value} "
+        f"({a.summary}), then {b.stage.value} gave {b.status.value} ({b.summary})",
+        b.log,
+    )
+
+
+def _keep(
+    cache: ControlCache,
+    key: dict[Stage, str],
+    tools: dict[Stage, dict[str, str]],
+    attempt: _Attempt,
+) -> None:
+    for slot, control in attempt.records:
+        cache.put(key[slot], control, toolchain=tools[slot])
+
+
+def _note(log: Path, line: str) -> None:
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    except OSError:
+        pass  # the note only explains the log
+
+
+def _control(stage: Stage, outcome: Outcome, log: Path) -> Control:
     warnings = tuple(str(w) for w in outcome.detail.get("warning_keys", ()))
-    control = Control(
+    return Control(
         stage, outcome.status, outcome.summary, log if log.is_file() else None, warnings,
         _timing(outcome.detail.get("timing")),
     )  # fmt: skip
-    cache.put(key, control)
-    return control
 
 
 def judge(stage: Stage, outcome: Outcome, control: Control, release: str) -> Outcome:

@@ -141,7 +141,34 @@ def stage_build(state: JobState) -> Outcome:
         timeout=state.settings.build_timeout,
     )
     state.image = outcome.artifacts.get("image")
+    if outcome.status is Status.FAIL and state.extra.get("culprit_bisect", True):
+        outcome = _name_culprit(state, outcome, jobs)
     return outcome
+
+
+def _name_culprit(state: JobState, outcome: Outcome, jobs: int) -> Outcome:
+    """The build failure with the patch that caused it: inferred, or bisected over the series
+    (tracker/build/culprit.py)."""
+    from tracker.build.culprit import name_culprit, probe_builder
+    from tracker.build.kbuild import build
+    from tracker.sources.store import ReleaseStore
+
+    steps = getattr(state.report, "steps", ())
+    if not steps or state.src is None or state.out is None or state.rev is None:
+        return outcome
+
+    def build_at(src: Path, out: Path, log: Path) -> Outcome:
+        return build(
+            src, out, state.target, jobs=jobs, log=log,
+            ccache_dir=state.settings.cache / "ccache", timeout=state.settings.build_timeout,
+        )  # fmt: skip
+
+    with ReleaseStore.open(state.settings).tree(state.rev) as base:
+        build_k = probe_builder(
+            patched=state.src, config=state.out / ".config", work=state.work / "culprit",
+            steps=steps, base=base, build=build_at,
+        )  # fmt: skip
+        return name_culprit(outcome, steps, build_k=build_k)
 
 
 def stage_boot(state: JobState) -> Outcome:
