@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tracker import bisect_report, proc
-from tracker.bisect import (
-    BisectResult,
-    HunkRef,
-    ProbeCache,
-    Verdict,
-    find_breaks,
-    find_culprit,
+from tracker import proc
+from tracker.bisect import describe
+from tracker.bisect.history import (
     first_parent_argv,
     first_parent_commits,
     history_available,
     is_ancestor,
     parents,
 )
+from tracker.bisect.model import BisectResult, HunkRef, Verdict
+from tracker.bisect.search import ProbeCache, find_breaks, find_culprit
 from tracker.errors import InfraError, UserError
+from tracker.patchsets.diff import parse_patch
+from tracker.report import bisect as bisect_report
 from tracker.vocab import Status
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -58,7 +57,7 @@ def histories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, History]:
 def _bisect(h: History, checker: GnuChecker | None = None) -> BisectResult:
     checker = checker or GnuChecker(h.git_dir, h.patches)
     result = find_breaks(h.git_dir, "v6.1", "v6.2", ProbeCache(checker))
-    return bisect_report.describe(h.git_dir, result)
+    return describe.describe(h.git_dir, result)
 
 
 def _budget(result: BisectResult, rounds: int = 1, merges: int = 0) -> int:
@@ -284,7 +283,7 @@ def test_commands_are_built_as_lists(tmp_path: Path) -> None:
         "fs/a.c",
         "mm/b.c",
     ]
-    assert bisect_report.later_argv(tmp_path, "C", "B", "fs/a.c")[-4:] == [
+    assert describe.later_argv(tmp_path, "C", "B", "fs/a.c")[-4:] == [
         "B",
         "^C",
         "--",
@@ -298,12 +297,12 @@ def test_parse_diff_and_pick_by_expected_lines() -> None:
         "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
         "@@ -50,3 +50,3 @@\n x\n-int y;\n+long y;\n z\n"
     )
-    files = bisect_report.parse_diff(text)
-    hunks = files["f.c"][1]
+    (diff,) = parse_patch(text.encode(), name="culprit").files
+    hunks = diff.hunks
     assert [(x.old_start, x.new_start) for x in hunks] == [(1, 1), (50, 50)]
-    near = bisect_report._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", expected_line=49)])
+    near = describe._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", expected_line=49)])
     assert near == [hunks[1]]
-    by_text = bisect_report._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", want=("int y;",))])
+    by_text = describe._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", want=("int y;",))])
     assert by_text == [hunks[1]]
 
 
@@ -322,7 +321,7 @@ def test_real_apply_engine_agrees_on_every_scenario(
     histories: dict[str, History], tmp_path: Path
 ) -> None:
     """The same searches with tracker.apply on store TreeViews instead of GNU patch."""
-    from tracker.bisect_probe import apply_probe
+    from tracker.bisect.probe import apply_probe
     from tracker.patchsets.diff import Series, parse_patch
 
     moved = build_history(
@@ -333,7 +332,7 @@ def test_real_apply_engine_agrees_on_every_scenario(
         result = find_breaks(
             h.git_dir, "v6.1", "v6.2", ProbeCache(apply_probe(h.git_dir, series, 0))
         )
-        result = bisect_report.describe(h.git_dir, result)
+        result = describe.describe(h.git_dir, result)
         expected = [h.commits[k] for k in ("culprit", "culprit2") if k in h.commits]
         assert [b.commit.hash if b.commit else None for b in result.breaks] == expected
         if h is moved:
