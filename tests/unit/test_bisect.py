@@ -306,6 +306,33 @@ def test_parse_diff_and_pick_by_expected_lines() -> None:
     assert by_text == [hunks[1]]
 
 
+def test_culprit_excerpt_is_the_diff_as_git_printed_it(tmp_path: Path) -> None:
+    """The excerpt's hunks (parsed by patchsets.diff) read exactly as ``git diff`` wrote them:
+    one-line ranges without a count, the function after ``@@``, no newline at the end."""
+    work = tmp_path / "w"
+    work.mkdir()
+    env_git = ["git", "-C", str(work), "-c", "user.name=T", "-c", "user.email=t@example.org"]
+    proc.run([*env_git, "init", "-q"], cwd=work, check=True)
+    body = "".join(f"int f{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(12))
+    (work / "f.c").write_text(body + "int last;")
+    proc.run([*env_git, "add", "f.c"], cwd=work, check=True)
+    proc.run([*env_git, "commit", "-qm", "one"], cwd=work, check=True)
+    (work / "f.c").write_text(body.replace("return 7;", "return 70;") + "long last;")
+    proc.run([*env_git, "commit", "-qam", "two"], cwd=work, check=True)
+    git_dir = work / ".git"
+    raw = _git(git_dir, "diff", "--no-color", "-U0", "HEAD~1", "HEAD", "--", "f.c")
+    (diff,) = parse_patch(raw.encode(), name="culprit").files
+    printed = [
+        ln for ln in raw.splitlines() if not ln.startswith(("diff ", "index ", "---", "+++"))
+    ]
+    assert [ln for h in diff.hunks for ln in describe.hunk_lines(h)] == printed
+    assert printed[0].startswith("@@ -38 +38 @@ int f7(void)")
+    assert printed[-1] == "\\ No newline at end of file"
+    head = _git(git_dir, "rev-parse", "HEAD").strip()
+    assert describe.file_diff(git_dir, f"{head}~1", head, "f.c") is not None
+    assert describe.file_diff(git_dir, f"{head}~1", head, "other.c") is None
+
+
 def test_a_file_moved_away_is_a_missing_file_break(tmp_path: Path) -> None:
     h = build_history(
         tmp_path / "move.git", seed=3, main_commits=400, side_branches=8, scenario="move"
