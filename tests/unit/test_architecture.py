@@ -283,6 +283,18 @@ def test_bisect_is_in_no_cycle_and_only_commands_and_its_report_import_it() -> N
     }
 
 
+def test_each_bisect_module_imports_only_the_ones_before_it() -> None:
+    """The order README's layout gives: data, git queries, search, probes, description, rows,
+    orchestration."""
+    order = ["model", "history", "search", "probe", "describe", "record", "service"]
+    graph = import_graph()
+    package = {m for m in graph if _in(m, ("tracker.bisect",))}
+    assert package == {"tracker.bisect", *(f"tracker.bisect.{m}" for m in order)}
+    for i, name in enumerate(order):
+        inside = {t.rpartition(".")[2] for t in graph[f"tracker.bisect.{name}"] if t in package}
+        assert inside <= set(order[:i]), f"bisect.{name} imports {sorted(inside - set(order[:i]))}"
+
+
 @pytest.mark.xfail(
     strict=False,
     reason="results.db imports pipeline.locks inside a function, and pipeline imports results "
