@@ -333,6 +333,20 @@ def test_culprit_excerpt_is_the_diff_as_git_printed_it(tmp_path: Path) -> None:
     assert describe.file_diff(git_dir, f"{head}~1", head, "other.c") is None
 
 
+def test_an_unreadable_git_diff_is_infrastructure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git's own output is never the user's bad input: exit 3, not 2."""
+    broken = "diff --git a/f.c b/f.c\n--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@\n a\n-b\n"
+
+    def fake_git(git_dir: Path, argv: list[str], *, check: bool = True) -> proc.Result:
+        return proc.Result(tuple(argv), 0, broken, "", 0.0)
+
+    monkeypatch.setattr(describe, "run_git", fake_git)
+    with pytest.raises(InfraError, match="cannot read git's diff of 0123456789ab"):
+        describe.file_diff(tmp_path, "p" * 40, "0123456789ab" + "c" * 28, "f.c")
+
+
 def test_a_file_moved_away_is_a_missing_file_break(tmp_path: Path) -> None:
     h = build_history(
         tmp_path / "move.git", seed=3, main_commits=400, side_branches=8, scenario="move"

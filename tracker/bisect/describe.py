@@ -10,15 +10,12 @@ from pathlib import Path
 
 from tracker.bisect.history import git_argv, run_git
 from tracker.bisect.model import BisectResult, Break, CommitInfo, HunkRef
+from tracker.errors import InfraError, UserError
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, parse_patch
 
 EXCERPT_LINES = 16
 LATER_MAX = 20
 _FORMAT = "%H%x00%P%x00%an <%ae>%x00%aI%x00%cI%x00%s%x00"
-
-
-# ---------------------------------------------------------------------------------------------
-# git facts
 
 
 def show_argv(git_dir: Path, commits: Sequence[str]) -> list[str]:
@@ -109,7 +106,10 @@ def hunk_lines(h: Hunk) -> list[str]:
 def file_diff(git_dir: Path, parent: str, commit: str, path: str) -> FilePatch | None:
     """The diff of ``path`` from ``parent`` to ``commit`` (None: unchanged)."""
     text = run_git(git_dir, diff_argv(git_dir, parent, commit, [path])).stdout
-    patch = parse_patch(text.encode("utf-8"), name=f"{commit[:12]}:{path}")
+    try:
+        patch = parse_patch(text.encode("utf-8"), name=f"{commit[:12]}:{path}")
+    except UserError as exc:  # git's own output: not the user's input
+        raise InfraError(f"cannot read git's diff of {commit[:12]}: {exc.message}") from exc
     return next((f for f in patch.files if f.path == path), None)
 
 
