@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit"
 
 from bisect_history import PROC, build_history  # noqa: E402
 
-from tracker import bisect_report, proc  # noqa: E402
-from tracker.bisect import ProbeCache, find_breaks  # noqa: E402
-from tracker.bisect_probe import apply_probe  # noqa: E402
+from tracker import proc  # noqa: E402
+from tracker.bisect import describe  # noqa: E402
+from tracker.bisect.probe import apply_probe  # noqa: E402
+from tracker.bisect.search import ProbeCache, find_breaks  # noqa: E402
 from tracker.patchsets.diff import Series, parse_patch  # noqa: E402
 from tracker.sources.store import commit_graph_argv  # noqa: E402
 
@@ -131,7 +132,7 @@ def main() -> int:
         start = time.monotonic()
         result = find_breaks(git_dir, "v6.1", "v6.2", cache)
         search = time.monotonic() - start
-        result = bisect_report.describe(git_dir, result)
+        result = describe.describe(git_dir, result)
         took = time.monotonic() - start
         exact = result.culprit == h.commits["culprit"]
         ok = ok and exact and result.checks <= MAX_CHECKS and took < MAX_SECONDS

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracker import proc
-from tracker.bisect import HunkRef, Verdict
+from tracker.bisect.model import HunkRef, Verdict
 from tracker.vocab import Status
 
 PROC = "fs/proc/base.c"

@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tracker import bisect_report, proc
-from tracker.bisect import (
-    BisectResult,
-    HunkRef,
-    ProbeCache,
-    Verdict,
-    find_breaks,
-    find_culprit,
+from tracker import proc
+from tracker.bisect import describe
+from tracker.bisect.history import (
     first_parent_argv,
     first_parent_commits,
     history_available,
     is_ancestor,
     parents,
 )
+from tracker.bisect.model import BisectResult, HunkRef, Verdict
+from tracker.bisect.search import ProbeCache, find_breaks, find_culprit
 from tracker.errors import InfraError, UserError
+from tracker.patchsets.diff import parse_patch
+from tracker.report import bisect as bisect_report
 from tracker.vocab import Status
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -58,7 +57,7 @@ def histories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, History]:
 def _bisect(h: History, checker: GnuChecker | None = None) -> BisectResult:
     checker = checker or GnuChecker(h.git_dir, h.patches)
     result = find_breaks(h.git_dir, "v6.1", "v6.2", ProbeCache(checker))
-    return bisect_report.describe(h.git_dir, result)
+    return describe.describe(h.git_dir, result)
 
 
 def _budget(result: BisectResult, rounds: int = 1, merges: int = 0) -> int:
@@ -284,7 +283,7 @@ def test_commands_are_built_as_lists(tmp_path: Path) -> None:
         "fs/a.c",
         "mm/b.c",
     ]
-    assert bisect_report.later_argv(tmp_path, "C", "B", "fs/a.c")[-4:] == [
+    assert describe.later_argv(tmp_path, "C", "B", "fs/a.c")[-4:] == [
         "B",
         "^C",
         "--",
@@ -298,13 +297,54 @@ def test_parse_diff_and_pick_by_expected_lines() -> None:
         "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
         "@@ -50,3 +50,3 @@\n x\n-int y;\n+long y;\n z\n"
     )
-    files = bisect_report.parse_diff(text)
-    hunks = files["f.c"][1]
+    (diff,) = parse_patch(text.encode(), name="culprit").files
+    hunks = diff.hunks
     assert [(x.old_start, x.new_start) for x in hunks] == [(1, 1), (50, 50)]
-    near = bisect_report._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", expected_line=49)])
+    near = describe._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", expected_line=49)])
     assert near == [hunks[1]]
-    by_text = bisect_report._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", want=("int y;",))])
+    by_text = describe._pick(hunks, [HunkRef("p", "f.c", 1, "conflict", want=("int y;",))])
     assert by_text == [hunks[1]]
+
+
+def test_culprit_excerpt_is_the_diff_as_git_printed_it(tmp_path: Path) -> None:
+    """The excerpt's hunks (parsed by patchsets.diff) read exactly as ``git diff`` wrote them:
+    one-line ranges without a count, the function after ``@@``, no newline at the end."""
+    work = tmp_path / "w"
+    work.mkdir()
+    env_git = ["git", "-C", str(work), "-c", "user.name=T", "-c", "user.email=t@example.org"]
+    proc.run([*env_git, "init", "-q"], cwd=work, check=True)
+    body = "".join(f"int f{i}(void)\n{{\n\treturn {i};\n}}\n\n" for i in range(12))
+    (work / "f.c").write_text(body + "int last;")
+    proc.run([*env_git, "add", "f.c"], cwd=work, check=True)
+    proc.run([*env_git, "commit", "-qm", "one"], cwd=work, check=True)
+    (work / "f.c").write_text(body.replace("return 7;", "return 70;") + "long last;")
+    proc.run([*env_git, "commit", "-qam", "two"], cwd=work, check=True)
+    git_dir = work / ".git"
+    raw = _git(git_dir, "diff", "--no-color", "-U0", "HEAD~1", "HEAD", "--", "f.c")
+    (diff,) = parse_patch(raw.encode(), name="culprit").files
+    printed = [
+        ln for ln in raw.splitlines() if not ln.startswith(("diff ", "index ", "---", "+++"))
+    ]
+    assert [ln for h in diff.hunks for ln in describe.hunk_lines(h)] == printed
+    assert printed[0].startswith("@@ -38 +38 @@ int f7(void)")
+    assert printed[-1] == "\\ No newline at end of file"
+    head = _git(git_dir, "rev-parse", "HEAD").strip()
+    assert describe.file_diff(git_dir, f"{head}~1", head, "f.c") is not None
+    assert describe.file_diff(git_dir, f"{head}~1", head, "other.c") is None
+
+
+def test_an_unreadable_git_diff_is_infrastructure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git's own output is never the user's bad input: exit 3, not 2."""
+    broken = "diff --git a/f.c b/f.c\n--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@\n a\n-b\n"
+
+    def fake_git(git_dir: Path, argv: list[str], *, check: bool = True) -> proc.Result:
+        return proc.Result(tuple(argv), 0, broken, "", 0.0)
+
+    monkeypatch.setattr(describe, "run_git", fake_git)
+    with pytest.raises(InfraError, match="cannot read git's diff of 0123456789ab"):
+        describe.file_diff(tmp_path, "p" * 40, "0123456789ab" + "c" * 28, "f.c")
 
 
 def test_a_file_moved_away_is_a_missing_file_break(tmp_path: Path) -> None:
@@ -322,7 +362,7 @@ def test_real_apply_engine_agrees_on_every_scenario(
     histories: dict[str, History], tmp_path: Path
 ) -> None:
     """The same searches with tracker.apply on store TreeViews instead of GNU patch."""
-    from tracker.bisect_probe import apply_probe
+    from tracker.bisect.probe import apply_probe
     from tracker.patchsets.diff import Series, parse_patch
 
     moved = build_history(
@@ -333,7 +373,7 @@ def test_real_apply_engine_agrees_on_every_scenario(
         result = find_breaks(
             h.git_dir, "v6.1", "v6.2", ProbeCache(apply_probe(h.git_dir, series, 0))
         )
-        result = bisect_report.describe(h.git_dir, result)
+        result = describe.describe(h.git_dir, result)
         expected = [h.commits[k] for k in ("culprit", "culprit2") if k in h.commits]
         assert [b.commit.hash if b.commit else None for b in result.breaks] == expected
         if h is moved:

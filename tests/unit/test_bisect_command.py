@@ -92,7 +92,8 @@ def test_bisect_command_names_both_culprits_and_stores_them(
 
     from sqlalchemy import select
 
-    from tracker.bisect_report import culprit_line, culprits_for
+    from tracker.report.bisect import culprit_line
+    from tracker.results.culprits import culprits_for
     from tracker.results.db import Database
     from tracker.results.models import Culprit, KernelRelease
 
@@ -183,7 +184,8 @@ def test_build_stage_bisect_builds_each_tree_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--stage build: the pipeline's stage functions per commit, verdicts cached by tree hash."""
-    from tracker.bisect import bisect_patchset, first_parent_commits
+    from tracker.bisect.history import first_parent_commits
+    from tracker.bisect.service import bisect_patchset
     from tracker.pipeline import stages
     from tracker.vocab import Outcome, Stage, Status
 
@@ -226,18 +228,19 @@ def test_build_stage_bisect_builds_each_tree_once(
 
 
 def test_run_bisects_new_release_regressions(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from tracker.bisect import bisect_new_regressions
+    from tracker.bisect.service import bisect_new_regressions
     from tracker.results.db import Database
+    from tracker.results.queries import RegressionRow
 
     base, h = _setup(tmp_path, scenario="rename")
     assert h is not None
     settings = _settings(base)
     db = Database(settings.db_url)
 
-    def reg(kind: str, good: str | None, bad: str) -> SimpleNamespace:
-        return SimpleNamespace(
+    def reg(kind: str, good: str | None, bad: str) -> RegressionRow:
+        return RegressionRow(
+            id=0,
+            psv_id=0,
             patchset="vx",
             psv_version="0.2",
             target="x86_64:tinyconfig",
@@ -245,6 +248,11 @@ def test_run_bisects_new_release_regressions(tmp_path: Path) -> None:
             stage="apply",
             last_good_release=good,
             first_bad_release=bad,
+            opened_run_id=None,
+            closed_run_id=None,
+            summary="",
+            opened_at=None,
+            closed_at=None,
         )
 
     done = bisect_new_regressions(
@@ -270,7 +278,7 @@ def test_run_regression_bisect_and_matrix(
 ) -> None:
     """ktrack run opens the regression; bisect_new_regressions (what run calls) names the
     culprit; ktrack matrix shows it next to the failing cell."""
-    from tracker.bisect import bisect_new_regressions
+    from tracker.bisect.service import bisect_new_regressions
     from tracker.results import queries
     from tracker.results.db import Database
 

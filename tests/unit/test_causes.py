@@ -14,7 +14,7 @@ from conftest_report import World, make_db
 from junitparser import Error, Failure, JUnitXml
 from rich.console import Console
 
-from tracker.bisect_probe import probe_verdict
+from tracker.bisect.probe import probe_verdict
 from tracker.commands.run import exit_code, parse_rerun
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import stages as stages_mod

@@ -40,8 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
-    from tracker.bisect import bisect_patchset
-    from tracker.bisect_report import render, to_json
+    from tracker.bisect.service import bisect_patchset
+    from tracker.report.bisect import render, to_json
 
     ctx.info(f"bisecting {args.patchset} between {args.good} and {args.bad} ({args.stage})")
     result = bisect_patchset(
@@ -59,6 +59,6 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for line in render(result):
             ctx.console.print(line, markup=False, highlight=False)
-    if "not_stored" in result.extra:
-        ctx.info(f"ktrack: warning: {result.extra['not_stored']}")
+    if result.not_stored is not None:
+        ctx.info(f"ktrack: warning: {result.not_stored}")
     return 0

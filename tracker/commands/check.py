@@ -81,7 +81,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     report.changes.clear()
     culprits: list[dict[str, object]] = []
     if report.status is Status.FAIL and not args.tree:  # what `ktrack bisect` recorded
-        from tracker.bisect_report import culprits_for_check
+        from tracker.report.bisect import culprits_for_check
 
         culprits = culprits_for_check(ctx.db, manifest.name, spec.version, kernel)
     if args.json:

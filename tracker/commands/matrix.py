@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
-    from tracker.bisect_report import matrix_culprits
+    from tracker.report.bisect import matrix_culprits
     from tracker.report.data import check_selection
     from tracker.report.matrix import build_matrix
 

@@ -180,7 +180,7 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         ctx.info(f"exported {len(document['jobs'])} job result(s) to {args.export}")
     new = _regressions(ctx, run_id)
     if new and not args.no_bisect:
-        from tracker.bisect import bisect_new_regressions
+        from tracker.bisect.service import bisect_new_regressions
 
         for found in bisect_new_regressions(settings, db, new):
             ctx.console.print(found.line(), markup=False)

@@ -21,16 +21,23 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tracker.bisect import Probe, ProbeCache, Verdict, tree_of, verdict_from_report
+from tracker.apply.check import check_series
+from tracker.apply.report import ApplyReport
+from tracker.bisect.history import tree_of
+from tracker.bisect.model import HunkRef, Probe, Verdict
+from tracker.bisect.search import ProbeCache
+from tracker.config import Settings
 from tracker.errors import InfraError, UserError
+from tracker.patchsets.diff import Series
+from tracker.patchsets.formats import content_hash, load_series
+from tracker.patchsets.manifest import Manifest, VersionSpec, resolve
+from tracker.pipeline.plan import JobSpec
+from tracker.pipeline.stages import JobState, run_stages
+from tracker.results.db import Database
+from tracker.sources.store import ReleaseStore, TreeView
 from tracker.vocab import Cause, Outcome, Stage, Status
-
-if TYPE_CHECKING:
-    from tracker.config import Settings
-    from tracker.patchsets.diff import Series
-    from tracker.results.db import Database
 
 
 @dataclass
@@ -64,10 +71,6 @@ def make_probe(
     target: str | None = None,
     db: Database | None = None,
 ) -> ProbeJob:
-    from tracker.patchsets.formats import content_hash, load_series
-    from tracker.patchsets.manifest import resolve
-    from tracker.sources.store import ReleaseStore
-
     st = parse_stage(stage)
     manifest, vspec = resolve(settings.patchset_paths, patchset_spec)
     series = load_series(vspec)
@@ -103,10 +106,34 @@ def make_probe(
     )
 
 
+def verdict_from_report(report: ApplyReport) -> Verdict:
+    """A Verdict from an ``ApplyReport`` (``tracker.apply``): every failing hunk or file."""
+    failing: list[HunkRef] = []
+    for patch in report.patches:
+        for f in patch.files:
+            if not f.klass.is_failure:
+                continue
+            old = f.old_path
+            bad_hunks = [h for h in f.hunks if h.klass.is_failure]
+            if not bad_hunks:
+                failing.append(HunkRef(patch.name, f.path, 0, f.klass.value, old_path=old))
+            for h in bad_hunks:
+                failing.append(
+                    HunkRef(
+                        patch.name,
+                        f.path,
+                        int(h.index),
+                        h.klass.value,
+                        expected_line=h.expected_line,
+                        want=h.want,
+                        old_path=old,
+                    )
+                )
+    return Verdict(report.status, report.summary, tuple(failing))
+
+
 def apply_probe(git_dir: Path, series: Series, fuzz: int) -> Probe:
     """The apply stage at a commit, read straight from the store."""
-    from tracker.apply.check import check_series
-    from tracker.sources.store import TreeView
 
     def probe(commit: str) -> Verdict:
         with TreeView(git_dir, commit) as tree:
@@ -159,8 +186,8 @@ def stage_probe(
     db: Database | None,
     git_dir: Path,
     series: Series,
-    manifest: Any,
-    vspec: Any,
+    manifest: Manifest,
+    vspec: VersionSpec,
     chash: str,
     target: str,
     stage: Stage,
@@ -169,11 +196,6 @@ def stage_probe(
     """Configure/build/boot a commit with the series applied, through ``run``'s own stage loop
     (``stages.run_stages``: the same control runs, causes and timeouts); the apply stage is the
     verdict already computed on the commit's tree."""
-    from tracker.apply.check import check_series
-    from tracker.pipeline.plan import JobSpec
-    from tracker.pipeline.stages import JobState, run_stages
-    from tracker.sources.store import TreeView
-
     disk = TreeCache(cache_file)
 
     def probe(commit: str) -> Verdict:
