@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without test
 
 from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file  # noqa: E402
 
+from tracker.arches.target import Target  # noqa: E402
 from tracker.boot.qemu import boot_and_test  # noqa: E402
 from tracker.build.kbuild import build  # noqa: E402
 from tracker.build.kconfig import configure, parse_config  # noqa: E402
-from tracker.build.target import Target  # noqa: E402
 from tracker.vocab import Outcome, Status  # noqa: E402
 
 pytestmark = pytest.mark.slow
