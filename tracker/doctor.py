@@ -69,7 +69,7 @@ def arch_tools() -> list[Tool]:
     """Each architecture's cross compiler and QEMU (``tracker/arches``): required for the host's
     own architecture, optional for the others."""
     tools: list[Tool] = []
-    for arch in loader.known().values():
+    for arch in sorted(loader.known().values(), key=lambda a: (not a.native, a.name)):
         suffix = "" if arch.native else f" ({arch.name})"
         if not arch.native:
             tools.append(
