@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without tests/**/__init__.py
 
-from conftest_build import ccache_dir, kernel_source, linked_tree  # noqa: E402
+from conftest_build import ccache_dir, kernel_source, linked_tree, machine_smoke_test  # noqa: E402
 
 from tracker.arches.target import Target  # noqa: E402
 from tracker.boot.qemu import boot_and_test  # noqa: E402
@@ -49,15 +49,7 @@ def test_riscv64_cross_builds_and_boots_on_qemu_virt(tmp_path: Path) -> None:
     assert image == out / "arch/riscv/boot/Image"
     assert image.read_bytes()[48:56] == b"RISCV\0\0\0"  # the riscv Image header's magic
     assert image.read_bytes()[56:60] == b"RSC\x05"
-    tests = tmp_path / "tests"
-    tests.mkdir()
-    (tests / "machine.c").write_text(
-        "#include <stdio.h>\n#include <string.h>\n#include <sys/utsname.h>\n"
-        "int main(void) { struct utsname u; uname(&u);\n"
-        '  printf("KTRACK-TEST machine %s %s\\n", strcmp(u.machine, "riscv64") ? "fail" : "pass",'
-        " u.machine); return 0; }\n"
-    )
-    (tests / "run").write_text("#!/bin/sh\n./machine\n")
+    tests = machine_smoke_test(tmp_path / "tests", "riscv64")
     boot, test = boot_and_test(
         image, RISCV64, tests, work=tmp_path / "boot", log=tmp_path / "boot.log", timeout=180
     )
