@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integ
 
 from conftest_build import REAL_CACHE, SOURCE_TARBALL, kernel_source, linked_tree  # noqa: E402
 
+from tracker.arches.target import Target  # noqa: E402
 from tracker.boot.qemu import QemuX86_64, boot_and_test  # noqa: E402
 from tracker.build.kbuild import build  # noqa: E402
 from tracker.build.kconfig import configure  # noqa: E402
-from tracker.build.target import Target  # noqa: E402
 from tracker.vocab import Status  # noqa: E402
 
 TARGET = Target.parse("x86_64:tinyconfig")

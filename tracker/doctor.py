@@ -6,6 +6,7 @@ exits 3 when a required one fails (a CI job can gate on it).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from tracker import proc
-from tracker.config import Settings
+from tracker.arches import loader
+from tracker.arches.model import Arch
+from tracker.config import Settings, default_cache
 from tracker.errors import KtrackError
 
 
@@ -56,13 +59,24 @@ TOOLS = (
     Tool("bison", "build", True, package="bison"),
     Tool("bc", "build", True, package="bc"),
     Tool("ccache", "build", False, package="ccache"),
-    Tool("aarch64-linux-gnu-gcc", "build (arm64)", False, package="gcc-aarch64-linux-gnu"),
-    Tool("qemu-system-x86_64", "boot", True, package="qemu-system-x86"),
-    Tool("qemu-system-aarch64", "boot (arm64)", False, package="qemu-system-arm"),
     Tool("cpio", "boot", True, package="cpio"),
     Tool("gpg", "fetch (signatures)", False, version_args=("--version",), package="gnupg"),
     Tool("unshare", "build/boot sandbox", False, version_args=("--version",), package="util-linux"),
 )
+
+
+def arch_tools() -> list[Tool]:
+    """Each architecture's cross compiler and QEMU (``tracker/arches``): required for the host's
+    own architecture, optional for the others."""
+    tools: list[Tool] = []
+    for arch in sorted(loader.known().values(), key=lambda a: (not a.native, a.name)):
+        suffix = "" if arch.native else f" ({arch.name})"
+        if not arch.native:
+            tools.append(
+                Tool(arch.compiler, "build" + suffix, False, package=arch.compiler_package)
+            )
+        tools.append(Tool(arch.qemu, "boot" + suffix, arch.native, package=arch.qemu_package))
+    return tools
 
 
 def _first_version(text: str) -> str:
@@ -114,20 +128,13 @@ def check_busybox(cwd: Path) -> Check:
     return Check("busybox-static", Health.OK, path, "boot", True)
 
 
-def check_busybox_arm64() -> Check:
-    from tracker.boot.initramfs import busybox_for
-
-    path = busybox_for("arm64")
+def check_guest_busybox(arch: Arch) -> Check:
+    """The static busybox of a guest architecture that is not the host's (in the cache)."""
+    path = arch.busybox_path(default_cache())
+    name, stage = f"busybox-static:{arch.name}", f"boot ({arch.name})"
     if not path.is_file():
-        return Check(
-            "busybox-static:arm64",
-            Health.MISSING,
-            f"not at {path}",
-            "boot (arm64)",
-            False,
-            "bash scripts/setup (unpacks Debian's busybox-static:arm64 there)",
-        )
-    return Check("busybox-static:arm64", Health.OK, str(path), "boot (arm64)", False)
+        return Check(name, Health.MISSING, f"not at {path}", stage, False, arch.busybox_from)
+    return Check(name, Health.OK, str(path), stage, False)
 
 
 def check_kvm() -> Check:
@@ -294,10 +301,11 @@ def check_store(settings: Settings, cwd: Path, *, full: bool = False) -> Check:
 
 def run_checks(settings: Settings, *, fsck: bool = True, full: bool = False) -> list[Check]:
     cwd = Path.cwd() if Path.cwd().exists() else Path("/")
-    checks = [check_tool(t, cwd) for t in TOOLS]
+    checks = [check_tool(t, cwd) for t in (*TOOLS, *arch_tools())]
+    guests = [a for a in loader.known().values() if not a.native]
     extra: list[Callable[[], Check]] = [
         lambda: check_busybox(cwd),
-        check_busybox_arm64,
+        *[functools.partial(check_guest_busybox, a) for a in guests],
         check_kvm,
         lambda: check_disk(settings),
         lambda: check_database(settings, full=full),

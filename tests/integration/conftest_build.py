@@ -55,3 +55,17 @@ def replace_file(tree: Path, relpath: str, text: str) -> None:
 
 def ccache_dir(cache: Path = REAL_CACHE) -> Path:
     return cache / "ccache"
+
+
+def machine_smoke_test(tests: Path, machine: str) -> Path:
+    """A smoke-test folder at ``tests`` whose one C test passes when the guest's ``uname -m`` is
+    ``machine`` (compiled for the guest: a test built for the host could not run there)."""
+    tests.mkdir()
+    (tests / "machine.c").write_text(
+        "#include <stdio.h>\n#include <string.h>\n#include <sys/utsname.h>\n"
+        "int main(void) { struct utsname u; uname(&u);\n"
+        f'  printf("KTRACK-TEST machine %s %s\\n", strcmp(u.machine, "{machine}") ? "fail" : "pass",'
+        " u.machine); return 0; }\n"
+    )
+    (tests / "run").write_text("#!/bin/sh\n./machine\n")
+    return tests

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth  # noqa: E402
 
+from tracker.arches.target import Target  # noqa: E402
 from tracker.build import toolchain  # noqa: E402
-from tracker.build.target import Target  # noqa: E402
 from tracker.results import artifacts  # noqa: E402
 from tracker.results.db import Database  # noqa: E402
 from tracker.results.models import (  # noqa: E402

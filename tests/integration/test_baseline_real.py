@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest_build import ccache_dir  # noqa: E402
 from conftest_store import real_store  # noqa: E402
 
-from tracker.build.target import Target  # noqa: E402
+from tracker.arches.target import Target  # noqa: E402
 from tracker.config import Settings  # noqa: E402
 from tracker.pipeline import baseline  # noqa: E402
 from tracker.sources.store import tag_for  # noqa: E402

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without test
 
 from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file  # noqa: E402
 
+from tracker.arches.target import Target  # noqa: E402
 from tracker.boot.qemu import boot_and_test  # noqa: E402
 from tracker.build.kbuild import build  # noqa: E402
 from tracker.build.kconfig import configure  # noqa: E402
-from tracker.build.target import Target  # noqa: E402
 from tracker.vocab import Cause, Outcome, Stage, Status  # noqa: E402
 
 pytestmark = pytest.mark.slow

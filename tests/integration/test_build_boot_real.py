@@ -17,12 +17,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without tests/**/__init__.py
 
-from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file  # noqa: E402
+from conftest_build import ccache_dir, kernel_source, linked_tree, machine_smoke_test, replace_file  # noqa: E402
 
+from tracker.arches.target import Target  # noqa: E402
 from tracker.boot.qemu import boot_and_test  # noqa: E402
 from tracker.build.kbuild import build  # noqa: E402
 from tracker.build.kconfig import configure, parse_config  # noqa: E402
-from tracker.build.target import Target  # noqa: E402
 from tracker.vocab import Outcome, Status  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -200,15 +200,7 @@ def test_arm64_cross_builds_and_boots_on_qemu_virt(tmp_path: Path, base_tree: Pa
     image = built.artifacts["image"]
     assert image == out / "arch/arm64/boot/Image"
     assert image.read_bytes()[56:60] == b"ARM\x64"  # the arm64 Image header's magic
-    tests = tmp_path / "tests"
-    tests.mkdir()
-    (tests / "machine.c").write_text(
-        "#include <stdio.h>\n#include <string.h>\n#include <sys/utsname.h>\n"
-        "int main(void) { struct utsname u; uname(&u);\n"
-        '  printf("KTRACK-TEST machine %s %s\\n", strcmp(u.machine, "aarch64") ? "fail" : "pass",'
-        " u.machine); return 0; }\n"
-    )
-    (tests / "run").write_text("#!/bin/sh\n./machine\n")
+    tests = machine_smoke_test(tmp_path / "tests", "aarch64")
     boot, test = boot_and_test(
         image, ARM64, tests, work=tmp_path / "boot", log=tmp_path / "boot.log", timeout=180
     )

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # with or without test
 from conftest_build import ccache_dir, kernel_source, linked_tree, replace_file  # noqa: E402
 
 from tracker.apply.report import PatchStep  # noqa: E402
+from tracker.arches.target import Target  # noqa: E402
 from tracker.build.culprit import name_culprit, probe_builder  # noqa: E402
 from tracker.build.kbuild import build  # noqa: E402
 from tracker.build.kconfig import configure  # noqa: E402
-from tracker.build.target import Target  # noqa: E402
 from tracker.sources.tree import DirTree  # noqa: E402
 from tracker.vocab import Outcome, Status  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracker.build.target import Target
+from tracker.arches.target import Target
 from tracker.pipeline.baseline import (
     Control,
     ControlCache,

@@ -54,6 +54,17 @@ def test_real_clean_arm64_boot_on_virt() -> None:
     assert test.detail["tests"] == [{"name": "machine", "status": "pass", "message": "aarch64"}]
 
 
+def test_real_clean_riscv64_boot_on_virt() -> None:
+    """A riscv64 tinyconfig kernel on qemu-system-riscv64 -machine virt -bios default: OpenSBI's
+    banner first, an 8250 early console, and a syscon-poweroff probe error that is no event."""
+    text = (FIXTURES / "boot-clean-riscv64.log").read_text()
+    assert "OpenSBI v" in text and "probe of poweroff failed with error -16" in text
+    report, boot, test = _judge("boot-clean-riscv64.log", tests=True)
+    assert report.booted and report.done_rc == 0 and report.events == ()
+    assert (boot.status, test.status) == (Status.PASS, Status.PASS)
+    assert test.detail["tests"] == [{"name": "machine", "status": "pass", "message": "riscv64"}]
+
+
 def test_real_oops_names_the_bug_line_and_the_panic() -> None:
     report, boot, test = _judge("boot-oops.log")
     kinds = [e.kind for e in report.events]

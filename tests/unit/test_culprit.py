@@ -13,6 +13,7 @@ from conftest_kbuild import fake_kernel
 from tracker.apply.check import check_series
 from tracker.apply.materialise import write_changes
 from tracker.apply.report import PatchStep
+from tracker.arches.target import Target
 from tracker.build.culprit import (
     SeriesTree,
     max_builds,
@@ -21,7 +22,6 @@ from tracker.build.culprit import (
     search,
 )
 from tracker.build.kbuild import build
-from tracker.build.target import Target
 from tracker.patchsets.diff import Series, parse_patch
 from tracker.sandbox import SandboxMode
 from tracker.sources.tree import DirTree

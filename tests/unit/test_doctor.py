@@ -95,8 +95,12 @@ def test_run_checks_lists_every_tool(tmp_path: Path) -> None:
 
 
 def test_arm64_busybox_is_looked_for_in_the_cache(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tracker.doctor import check_busybox_arm64
+    from functools import partial
 
+    from tracker.arches.loader import get
+    from tracker.doctor import check_guest_busybox
+
+    check_busybox_arm64 = partial(check_guest_busybox, get("arm64"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     c = check_busybox_arm64()
     assert c.health is Health.MISSING and not c.required and "scripts/setup" in c.fix

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tracker.arches.target import Target
 from tracker.boot.initramfs import (
     RUNNER,
     Entry,
@@ -21,7 +22,6 @@ from tracker.boot.initramfs import (
     initramfs_entries,
     new_token,
 )
-from tracker.build.target import Target
 from tracker.errors import InfraError, UserError
 
 X86 = Target.parse("x86_64:tinyconfig")

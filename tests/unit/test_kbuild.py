@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest_kbuild import fake_kernel
 
+from tracker.arches.target import Target
 from tracker.build.kbuild import BUILD_TIMESTAMP, build, build_env, judge, make_argv
-from tracker.build.target import Target
 from tracker.sandbox import SandboxMode
 from tracker.vocab import Status
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.build.target import Target
+from tracker.arches.target import Target
 from tracker.errors import UserError
 
 

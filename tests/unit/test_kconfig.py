@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest_kbuild import fake_kernel
 
+from tracker.arches.target import Target
 from tracker.build import kconfig
 from tracker.build.kconfig import (
     BOOT_OPTIONS,
@@ -19,7 +20,6 @@ from tracker.build.kconfig import (
     requested_options,
     verify,
 )
-from tracker.build.target import Target
 from tracker.errors import UserError
 from tracker.sandbox import SandboxMode
 from tracker.vocab import Status

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tracker.arches.target import Target
 from tracker.boot.qemu import QemuArm64, QemuX86_64, boot_and_test, machine_for
-from tracker.build.target import Target
 from tracker.sandbox import SandboxMode
 from tracker.vocab import Cause, Status
 

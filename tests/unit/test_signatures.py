@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest_kbuild import fake_kernel
 
+from tracker.arches.target import Target
 from tracker.build import signatures
 from tracker.build.kbuild import judge
 from tracker.build.kconfig import configure
-from tracker.build.target import Target
 from tracker.sandbox import SandboxMode
 from tracker.vocab import Cause, Status
 

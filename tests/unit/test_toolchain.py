@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tracker.arches.target import Target
 from tracker.build import toolchain
-from tracker.build.target import Target
 from tracker.vocab import Stage
 
 

@@ -3,7 +3,7 @@
 Contents: ``/init`` (a busybox sh script, ``init_script``), ``/bin/ktrack-run-tests``
 (``RUNNER``), ``/bin/busybox`` (a static build for the guest's arch), ``/dev/console``, the usual
 directories, and the patch set's ``tests`` folder at ``/tests`` with every ``*.c`` compiled on the
-host (``gcc -static -O2``; the cross gcc for arm64).
+host (``gcc -static -O2``; the arch's cross gcc for another guest).
 
 The smoke-test contract: ``tests/run`` prints ``KTRACK-TEST <name> pass|fail|skip [message]``
 lines. The markers the host believes carry a fresh random token of this boot (``new_token``),
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker import proc
-from tracker.build.target import Target
+from tracker.arches import loader
+from tracker.arches.target import Target
 from tracker.config import default_cache
 from tracker.errors import InfraError, UserError
 
@@ -134,11 +135,10 @@ DIRS = ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp"
 
 
 def busybox_for(arch: str) -> Path:
-    """The static busybox for a guest arch: the host's busybox-static for x86_64; for arm64 the
-    binary of Debian's busybox-static:arm64 unpacked into $XDG_CACHE_HOME/ktrack/busybox/arm64."""
-    if arch == "x86_64":
-        return Path("/bin/busybox")
-    return default_cache() / "busybox" / arch / "busybox"
+    """The static busybox for a guest arch: the file its arch file names (the host's
+    busybox-static for x86_64), else $XDG_CACHE_HOME/ktrack/busybox/<arch>/busybox, where
+    scripts/setup puts one (Debian's busybox-static:arm64 unpacked; riscv64 built from source)."""
+    return loader.get(arch).busybox_path(default_cache())
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,7 @@ def cpio_newc(entries: Iterable[Entry]) -> bytes:
 
 def compile_argv(target: Target, source: Path, output: Path) -> list[str]:
     """The host command that builds one test program for the guest."""
-    gcc = f"{target.arch_info.cross_compile}gcc"
-    return [gcc, "-static", "-O2", "-o", os.fspath(output), os.fspath(source)]
+    return [target.arch_info.compiler, "-static", "-O2", "-o", os.fspath(output), os.fspath(source)]
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ def _check_toolchain(target: Target, bindir: Path, *, log: Path, timeout: float)
     argv = compile_argv(target, source, probe / "trivial")
     result = proc.run(argv, cwd=probe, timeout=timeout, log=log)
     if not result.ok:
-        libc = "libc6-dev" if target.arch == "x86_64" else "libc6-dev-arm64-cross"
+        libc = target.arch_info.libc_package
         raise InfraError(
             f"the host cannot build static programs for {target.arch} "
             f"(`{' '.join(argv[:2])}` of an empty main failed: {_first_error(result.stderr)})",
@@ -305,12 +304,7 @@ def build_initramfs(
             raise UserError(f"{tests}: no `run` script (the smoke-test entry point)")
     bb = busybox or busybox_for(target.arch)
     if not bb.is_file():
-        hint = "apt-get install busybox-static"
-        if target.arch != "x86_64":
-            hint = (
-                "dpkg --add-architecture arm64; apt-get update; apt-get download "
-                f"busybox-static:arm64; dpkg -x busybox-static_*_arm64.deb x; cp x/bin/busybox {bb}"
-            )
+        hint = target.arch_info.busybox_from
         raise InfraError(f"no static busybox for {target.arch} at {bb}", hint=hint)
     binaries: dict[str, Path] = {}
     failures: list[CompileFailure] = []

@@ -1,9 +1,10 @@
-"""Boot a kernel in QEMU (one class per architecture) and run the smoke tests.
+"""Boot a kernel in QEMU (the machine of each architecture is read from its arch file) and run the
+smoke tests.
 
 The machine has no network device (``-nodefaults``) and runs inside the sandbox. TCG is the
 default accelerator: KVM is used only when asked for and ``kvm_usable`` says it works. Each
-machine turns on its early console (``EARLY_ARGS``), so a kernel that dies before its console
-driver is up is still heard (the Kconfig options it needs are in ``kconfig.BOOT_OPTIONS``).
+machine turns on its early console (``Arch.early_args``), so a kernel that dies before its console
+driver is up is still heard (the Kconfig options it needs are the arch's ``boot_options``).
 Each boot has its own secret token for the smoke-test markers (``initramfs.new_token``).
 """
 
@@ -18,18 +19,15 @@ from pathlib import Path
 from typing import Protocol
 
 from tracker import proc, sandbox
+from tracker.arches import loader
+from tracker.arches.model import Arch
+from tracker.arches.target import Target
 from tracker.boot import console
 from tracker.boot.initramfs import DEFAULT_TEST_TIMEOUT, build_initramfs, new_token
-from tracker.build.target import Target
 from tracker.errors import InfraError
 from tracker.vocab import Cause, Outcome, Status
 
 KERNEL_ARGS = ("panic=-1", "oops=panic")
-# the boot console each machine's kernel writes to before its serial driver registers
-EARLY_ARGS = {
-    "x86_64": ("earlyprintk=serial,ttyS0,115200",),  # CONFIG_EARLY_PRINTK
-    "arm64": ("earlycon=pl011,0x9000000",),  # virt's PL011; CONFIG_SERIAL_EARLYCON
-}
 
 
 class Machine(Protocol):
@@ -56,15 +54,23 @@ def _common(memory: int, accel: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class QemuX86_64:
-    binary: str = "qemu-system-x86_64"
+class Qemu:
+    """The QEMU machine of one architecture (its board, CPU, firmware, console: the arch file)."""
+
+    arch: Arch
     memory: int = 256
     accel: str = "tcg"
 
+    @property
+    def binary(self) -> str:
+        return self.arch.qemu
+
     def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]:
-        cmdline = " ".join(["console=ttyS0", *EARLY_ARGS["x86_64"], *KERNEL_ARGS, append]).strip()
+        console = f"console={self.arch.console}"
+        cmdline = " ".join([console, *self.arch.early_args, *KERNEL_ARGS, append]).strip()
         return [
             self.binary,
+            *self.arch.qemu_machine_args(self.accel),
             *_common(self.memory, self.accel),
             "-kernel",
             os.fspath(image),
@@ -75,37 +81,18 @@ class QemuX86_64:
         ]
 
 
-@dataclass(frozen=True)
-class QemuArm64:
-    binary: str = "qemu-system-aarch64"
-    memory: int = 256
-    accel: str = "tcg"
+def QemuX86_64(*, memory: int = 256, accel: str = "tcg") -> Qemu:
+    """Shorthand for the x86_64 machine (tests and benchmarks)."""
+    return Qemu(loader.get("x86_64"), memory=memory, accel=accel)
 
-    def argv(self, image: Path, initrd: Path, *, append: str = "") -> list[str]:
-        cmdline = " ".join(["console=ttyAMA0", *EARLY_ARGS["arm64"], *KERNEL_ARGS, append]).strip()
-        cpu = "host" if self.accel == "kvm" else "cortex-a57"
-        return [
-            self.binary,
-            "-machine",
-            "virt",
-            "-cpu",
-            cpu,
-            *_common(self.memory, self.accel),
-            "-kernel",
-            os.fspath(image),
-            "-initrd",
-            os.fspath(initrd),
-            "-append",
-            cmdline,
-        ]
+
+def QemuArm64(*, memory: int = 256, accel: str = "tcg") -> Qemu:
+    """Shorthand for the arm64 machine (tests)."""
+    return Qemu(loader.get("arm64"), memory=memory, accel=accel)
 
 
 def machine_for(target: Target, *, accel: str = "tcg", memory: int = 256) -> Machine:
-    if target.arch == "x86_64":
-        return QemuX86_64(memory=memory, accel=accel)
-    if target.arch == "arm64":
-        return QemuArm64(memory=memory, accel=accel)
-    raise InfraError(f"no QEMU machine for {target.arch}")
+    return Qemu(target.arch_info, memory=memory, accel=accel)
 
 
 def kvm_usable() -> bool:

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tracker import proc, sandbox
+from tracker.arches.target import Target
 from tracker.build import logparse
-from tracker.build.target import Target
 from tracker.config import default_cache
 from tracker.errors import InfraError
 from tracker.vocab import Cause, Outcome, Status
@@ -52,7 +52,7 @@ def make_argv(
     if arch.cross_compile:
         argv.append(f"CROSS_COMPILE={arch.cross_compile}")
     if ccache:
-        argv += [f"CC=ccache {arch.cross_compile}gcc", "HOSTCC=ccache gcc"]
+        argv += [f"CC=ccache {arch.compiler}", "HOSTCC=ccache gcc"]
     argv += ["LOCALVERSION=", f"-j{max(1, jobs)}", *goals]
     return argv
 
@@ -175,7 +175,7 @@ def build(
         ccache_dir.mkdir(parents=True, exist_ok=True)
     try:
         mode = sandbox_mode if sandbox_mode is not None else sandbox.detect()
-        for tool in ("make", f"{target.arch_info.cross_compile}gcc"):
+        for tool in ("make", target.arch_info.compiler):
             proc.which(tool)
         if use_ccache:
             proc.which("ccache")

@@ -18,33 +18,21 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from tracker import proc, sandbox
+from tracker.arches import loader
+from tracker.arches.target import Target
 from tracker.build import signatures
 from tracker.build.kbuild import build_env, default_ccache_dir, make_argv
-from tracker.build.target import Target
 from tracker.errors import InfraError, UserError
 from tracker.vocab import Cause, Outcome, Status
 
-# What a busybox initramfs on a serial console needs to boot, print and power off in QEMU
-# (REFERENCE.md's list), plus BUG and DEBUG_BUGVERBOSE: tinyconfig turns them off, and then
-# WARN() and BUG() are silent, so the boot stage could not see them; KALLSYMS, so that a
-# crash names its function (RIP: kernel_init+0x11/0x120) instead of a bare address.
-# The early console (qemu.EARLY_ARGS): EARLY_PRINTK for x86's earlyprintk=serial, SERIAL_EARLYCON
-# for arm64's earlycon=pl011, so a kernel that dies before its console driver is still heard.
-BOOT_OPTIONS: dict[str, tuple[str, ...]] = {
-    "x86_64": (
-        "64BIT", "PRINTK", "EARLY_PRINTK", "TTY", "SERIAL_8250", "SERIAL_8250_CONSOLE",
-        "BLK_DEV_INITRD", "RD_GZIP", "BINFMT_ELF", "BINFMT_SCRIPT", "DEVTMPFS",
-        "DEVTMPFS_MOUNT", "PROC_FS", "SYSFS", "ACPI", "PCI", "BUG", "DEBUG_BUGVERBOSE",
-        "KALLSYMS",
-    ),
-    "arm64": (
-        "PRINTK", "TTY", "SERIAL_AMBA_PL011", "SERIAL_AMBA_PL011_CONSOLE", "SERIAL_EARLYCON",
-        "BLK_DEV_INITRD", "RD_GZIP", "BINFMT_ELF", "BINFMT_SCRIPT", "DEVTMPFS", "DEVTMPFS_MOUNT",
-        "PROC_FS", "SYSFS", "BUG", "DEBUG_BUGVERBOSE", "KALLSYMS",
-    ),
-}  # fmt: skip
+# The options a QEMU boot needs, per architecture: each arch file's ``[kconfig] boot`` list
+# (``tracker/arches/<arch>.toml``), here as a read-only view by arch name.
+BOOT_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {name: arch.boot_options for name, arch in loader.known().items()}
+)
 
 _ASSIGN = re.compile(r"^CONFIG_(?P<sym>[A-Za-z0-9_]+)=(?P<val>.*)$")
 _UNSET = re.compile(r"^# CONFIG_(?P<sym>[A-Za-z0-9_]+) is not set\s*$")
@@ -79,7 +67,7 @@ def requested_options(
     target: Target, fragment_text: str | None, *, origin: str = ""
 ) -> dict[str, str]:
     """The boot options of ``target``'s arch, overridden by the fragment's assignments."""
-    wanted = {sym: "y" for sym in BOOT_OPTIONS.get(target.arch, ())}
+    wanted = {sym: "y" for sym in target.arch_info.boot_options}
     if fragment_text:
         wanted.update(parse_config(fragment_text, origin=origin or "fragment"))
     return wanted

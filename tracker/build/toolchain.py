@@ -14,7 +14,7 @@ import json
 import shutil
 
 from tracker import proc
-from tracker.build.target import Target
+from tracker.arches.target import Target
 from tracker.errors import InfraError
 from tracker.vocab import Stage
 
@@ -45,7 +45,7 @@ def identity(target: Target, stages: tuple[Stage, ...] | None = None) -> dict[st
     wanted = set(stages) if stages is not None else set(Stage)
     ident: dict[str, str] = {"logic": str(STAGE_LOGIC_VERSION)}
     if wanted & {Stage.CONFIGURE, Stage.BUILD, Stage.BOOT, Stage.TEST}:
-        ident["gcc"] = tool_version(f"{arch.cross_compile}gcc")
+        ident["gcc"] = tool_version(arch.compiler)
         ident["ld"] = tool_version(f"{arch.cross_compile}ld")
         ident["make"] = tool_version("make")
     if wanted & {Stage.BOOT, Stage.TEST}:

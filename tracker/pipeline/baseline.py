@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker.build.target import Target
+from tracker.arches.target import Target
 from tracker.errors import InfraError, UserError
 from tracker.vocab import Cause, Outcome, Stage, Status
 

@@ -59,7 +59,7 @@ class JobDone:
 def job_toolchain(spec: JobSpec) -> str | None:
     """The fingerprint of the tools that judge ``spec``'s stages on its target. An apply-only job
     depends on the stage logic's version alone: no tool is asked for its version."""
-    from tracker.build.target import Target
+    from tracker.arches.target import Target
     from tracker.build.toolchain import fingerprint
 
     stages = closed_stages(spec.stages)

@@ -48,7 +48,7 @@ class JobState:
 
     @property
     def target(self) -> Any:
-        from tracker.build.target import Target
+        from tracker.arches.target import Target
 
         return Target.parse(self.spec.target, Path(self.spec.manifest).parent)
 

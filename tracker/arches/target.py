@@ -1,4 +1,5 @@
-"""A build target: an architecture and a base config ("x86_64:tinyconfig").
+"""A target: an architecture (``tracker/arches/<arch>.toml``) and a base config
+("x86_64:tinyconfig").
 
 The base config is one of the named configs (``tinyconfig``, ``defconfig``) or a path to a
 ``.config`` file (relative paths are resolved against ``base_dir``, the folder of the file that
@@ -10,47 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracker.arches import loader
+from tracker.arches.model import Arch
 from tracker.errors import UserError
-
-
-@dataclass(frozen=True)
-class Arch:
-    """What ktrack knows about one architecture: kernel ARCH, toolchain, image, QEMU."""
-
-    name: str  # the name in a target ("x86_64", "arm64")
-    kernel_arch: str  # make ARCH=
-    srcarch: str  # the folder under arch/
-    cross_compile: str  # make CROSS_COMPILE= ("" for the host)
-    image_target: str  # make target that builds the boot image
-    image_path: str  # the image, relative to the O= dir
-    qemu: str  # qemu-system-* binary
-    console: str  # the serial console device name in the guest
-
-
-ARCHES: dict[str, Arch] = {
-    "x86_64": Arch(
-        name="x86_64",
-        kernel_arch="x86_64",
-        srcarch="x86",
-        cross_compile="",
-        image_target="bzImage",
-        image_path="arch/x86/boot/bzImage",
-        qemu="qemu-system-x86_64",
-        console="ttyS0",
-    ),
-    "arm64": Arch(
-        name="arm64",
-        kernel_arch="arm64",
-        srcarch="arm64",
-        cross_compile="aarch64-linux-gnu-",
-        image_target="Image",
-        image_path="arch/arm64/boot/Image",
-        qemu="qemu-system-aarch64",
-        console="ttyAMA0",
-    ),
-}
-
-_ALIASES = {"amd64": "x86_64", "x86-64": "x86_64", "aarch64": "arm64"}
 
 NAMED_CONFIGS = ("tinyconfig", "defconfig")
 
@@ -63,9 +26,10 @@ class Target:
     config: str
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHES:
+        known = loader.known()
+        if self.arch not in known:
             raise UserError(
-                f"unknown architecture {self.arch!r} (known: {', '.join(sorted(ARCHES))})"
+                f"unknown architecture {self.arch!r} (known: {', '.join(sorted(known))})"
             )
         if not self.config:
             raise UserError(f"target {self.arch}: empty base config")
@@ -79,11 +43,11 @@ class Target:
                 f"malformed target {text!r}",
                 hint="write ARCH:CONFIG, e.g. x86_64:tinyconfig or arm64:path/to/file.config",
             )
-        arch = _ALIASES.get(arch, arch)
-        if arch not in ARCHES:
+        arch = loader.canonical(arch)
+        if arch not in loader.known():
             raise UserError(
                 f"target {text!r}: unknown architecture {arch!r} "
-                f"(known: {', '.join(sorted(ARCHES))})"
+                f"(known: {', '.join(sorted(loader.known()))})"
             )
         if config not in NAMED_CONFIGS:
             path = Path(config).expanduser()
@@ -94,7 +58,7 @@ class Target:
 
     @property
     def arch_info(self) -> Arch:
-        return ARCHES[self.arch]
+        return loader.known()[self.arch]
 
     @property
     def config_file(self) -> Path | None:
