@@ -29,6 +29,9 @@ OWN = {"0.1": "6.1", "0.2": "6.12"}  # the series each version was written for (
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # ktrack's own cache as the demo has it (ccache, control results, downloads in the shared
+    # ~/.cache/ktrack), not the private one tests/conftest.py gives every test
+    env.pop("KTRACK_CACHE", None)
     env.update(
         KTRACK_DB=f"sqlite:///{tmp_path / 'demo.db'}",
         KTRACK_REPORT_DIR=str(tmp_path / "report"),
