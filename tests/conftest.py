@@ -3,18 +3,50 @@
 The real-kernel cache ($XDG_CACHE_HOME/ktrack: extracted trees, stores, ccache) is the exception:
 slow tests share it on purpose so CI does not extract or import the same tarball twice. ktrack's
 own cache setting (KTRACK_CACHE: downloads) is private to each test.
+
+With ``CI=true`` a skipped ``slow`` test is a failure (``pytest_runtest_makereport`` below): a
+missing tool, package or source must never turn the real-kernel tests into silent skips.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ktrack"
 PG_URL = os.environ.get("KTRACK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """In CI, a ``slow`` test that skips (a skipif, or ``pytest.skip`` in it or a fixture) fails,
+    with the skip's reason; an expected failure (xfail) stays what it is."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("slow") is not None
+        and _in_ci()
+    ):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"slow test skipped with CI=true ({reason}): CI must run every real-kernel test; "
+            "install what it needs (scripts/setup)"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -78,7 +78,7 @@ COMMANDS = (
         "regressions",
         "regressions",
         "list regressions; fail on new ones",
-        "ktrack regressions --fail-on-new",
+        "ktrack regressions --fail-on-new --since 24h",
     ),
     Command(
         "bisect",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest_report import World, make_db
 
 from tracker.cli import main as cli_main
+from tracker.commands.regressions import parse_since
 from tracker.results import queries
 from tracker.results.regressions import line_of, update_regressions
 
@@ -226,5 +228,45 @@ def test_reused_job_does_not_reopen(db):
         assert d2.new == () and len(d2.kept) == 1
 
 
-def test_since_must_be_a_run_id(db):
-    assert _cli(db, "--since", "-4") == 2
+def test_since_must_be_a_run_id_or_a_duration(db):
+    for bad in ("-4", "", "h", "0h", "24x", "1.5h", "\u0663h", "24h;rm", "\u0663"):
+        assert _cli(db, "--since", bad) == 2, bad
+    assert parse_since("42") == 42
+    assert parse_since("24h") == timedelta(hours=24)
+    assert parse_since("1d12h") == timedelta(hours=36)
+    assert parse_since("90m") == timedelta(minutes=90)
+    assert parse_since("2w") == timedelta(days=14)
+
+
+def test_since_judges_every_run_of_the_window(db, capsys):
+    """The daily workflow's case: the apply run opens the regression, the build run an hour later
+    keeps it. ``--fail-on-new`` alone looks at the latest run and passes; ``--since`` judges both."""
+    now = datetime.now(UTC)
+    with db.session() as s:
+        w = World(s)
+        a = w.psv("alpha")
+        yesterday = w.run()
+        yesterday.started_at = now - timedelta(days=1, hours=1)
+        w.job(yesterday, a, "6.1", stage="apply", stages="apply")
+        update_regressions(s, yesterday.id)
+        apply_run = w.run()
+        apply_run.started_at = now - timedelta(hours=2)
+        w.job(apply_run, a, "6.1", stage="apply", stages="apply")
+        w.job(apply_run, a, "6.2", status="fail", stage="apply", stages="apply")
+        (reg,) = update_regressions(s, apply_run.id).new
+        build_run = w.run()
+        build_run.started_at = now - timedelta(hours=1)
+        w.job(build_run, a, "6.2", status="fail", stage="apply")  # its own job: apply fails
+        d = update_regressions(s, build_run.id)
+        assert d.new == () and [r.id for r in d.kept] == [reg.id]
+        ids = (yesterday.id, apply_run.id, build_run.id)
+    assert _cli(db, "--fail-on-new") == 0  # the latest run opened nothing
+    assert _cli(db, "--fail-on-new", "--since", "24h") == 1
+    assert _cli(db, "--fail-on-new", "--since", str(ids[0])) == 1
+    assert _cli(db, "--fail-on-new", "--since", "90m") == 0  # only the build run: kept, not new
+    assert _cli(db, "--fail-on-new", "--since", str(ids[2])) == 0
+    assert _cli(db, "--fail-on-new", "--since", "3d") == 1
+    capsys.readouterr()
+    assert _cli(db, "--json", "--since", "1d") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["since"] == ids[0] and doc["new"] == [reg.id] and doc["latest_run"] == ids[2]

@@ -1,11 +1,13 @@
-"""``ktrack matrix [--json | --markdown] [--patchset NAME]... [--run ID]``: the compatibility matrix."""
+"""``ktrack matrix [--json | --markdown] [--patchset NAME]... [--run ID] [--expect FILE]``: the
+compatibility matrix; with ``--expect`` it is compared with expected cells (exit 1 on a difference,
+each listed on stderr; see ``tracker/report/expect.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from tracker.cli import EXIT_OK, Context
+from tracker.cli import EXIT_BROKEN, EXIT_OK, Context
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="only this patch set (repeatable)",
     )
     p.add_argument("--run", type=int, metavar="ID", help="only the jobs run ID covered")
+    p.add_argument(
+        "--expect",
+        metavar="FILE",
+        help="TOML of expected cells ([[cell]] patchset, version, series|release, stage, status): "
+        "exit 1 when the matrix differs",
+    )
 
 
 def main(args: argparse.Namespace, ctx: Context) -> int:
@@ -26,6 +34,13 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
     from tracker.report.data import check_selection
     from tracker.report.matrix import build_matrix
 
+    expected = None
+    if args.expect:
+        from pathlib import Path
+
+        from tracker.report.expect import load_expectations
+
+        expected = load_expectations(Path(args.expect))
     with ctx.db.session() as s:
         check_selection(s, patchsets=args.patchset, run_id=args.run)
         m = build_matrix(s, patchsets=args.patchset, run_id=args.run)
@@ -45,4 +60,13 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         render_matrix(m, ctx.console)
         for c in culprits:
             ctx.console.print(c["line"], markup=False)
+    if expected is not None:
+        from tracker.report.expect import check
+
+        problems = check(m, expected)
+        for line in problems:
+            ctx.err.print(f"ktrack: matrix: {line}", markup=False, highlight=False)
+        if problems:
+            return EXIT_BROKEN
+        ctx.info(f"matrix: as expected ({len(expected.cells)} rule(s))")
     return EXIT_OK

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tracker.report.data import ReportData
 from tracker.report.matrix import Matrix
-from tracker.report.ranges import ALL_TARGETS, compute_ranges
+from tracker.report.ranges import ALL_TARGETS, compute_ranges, verification_text
 from tracker.safetext import printable
 from tracker.vocab import Status
 
@@ -104,12 +104,17 @@ def summary_markdown(data: ReportData) -> str:
         lines += ["No open regressions.", ""]
     combined = [r for r in compute_ranges(m) if r.target == ALL_TARGETS]
     if combined:
-        lines += ["#### Compatibility ranges", "", "| patch set | oldest | newest | fails inside |"]
-        lines.append("|---|---|---|---|")
+        lines += [
+            "#### Compatibility ranges",
+            "",
+            "| patch set | oldest | newest | fails inside | verified |",
+            "|---|---|---|---|---|",
+        ]
         for rg in combined:
             lines.append(
                 f"| {escape(f'{rg.patchset}@{rg.version}')} | {escape(rg.oldest or '-')} | "
-                f"{escape(rg.newest or '-')} | {escape(', '.join(rg.failing_inside) or '-')} |"
+                f"{escape(rg.newest or '-')} | {escape(', '.join(rg.failing_inside) or '-')} | "
+                f"{escape(verification_text(rg) or '-')} |"
             )
         lines.append("")
     lines += ["#### Newest releases", "", matrix_markdown(m, max_columns=MAX_COLUMNS)]

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.results import queries
-from tracker.results.models import Job, KernelRelease, Regression, RunJob
+from tracker.results.models import Job, KernelRelease, Regression, Run, RunJob
 from tracker.results.queries import JobRow, RegressionRow, one_line, version_key
 from tracker.versions import KernelVersion, Moniker
 from tracker.vocab import Stage, Status
@@ -313,7 +313,11 @@ def update_regressions(session: Session, run_id: int) -> RegressionDelta:
 
 
 def new_regressions(session: Session, *, since_run: int | None = None) -> list[RegressionRow]:
-    """Open regressions opened after ``since_run``; by default, those the latest run opened."""
+    """Open regressions opened after run ``since_run``; by default, those the latest run opened.
+
+    With ``since_run`` every run after it is judged: a regression that the first of those runs
+    opened and a later one kept is still new (a daily apply run opens it, the build run keeps it).
+    """
     if since_run is None:
         latest = queries.latest_run_id(session)
         if latest is None:
@@ -326,3 +330,21 @@ def new_regressions(session: Session, *, since_run: int | None = None) -> list[R
         for r in queries.regressions(session, open_only=True)
         if (r.opened_run_id or 0) > since_run
     ]
+
+
+def run_before(session: Session, cutoff: datetime) -> int:
+    """The newest run that started before ``cutoff`` (0 when none): the runs after it are the
+    runs since ``cutoff`` (a run with no start time counts as before)."""
+    before: list[int] = []
+    after: list[int] = []
+    for run_id, started in session.execute(select(Run.id, Run.started_at)):
+        old = started is None or _aware(started) < _aware(cutoff)
+        (before if old else after).append(run_id)
+    first_after = min(after, default=None)
+    if first_after is not None:  # ids grow with time: a clock stepped back cannot reorder runs
+        before = [i for i in before if i < first_after]
+    return max(before, default=0)
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
