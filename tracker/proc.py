@@ -58,14 +58,15 @@ def which(tool: str) -> str:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: be killed when the process that started us dies (kill -9 of
-    ktrack must not leave make or QEMU running). Best effort: only Linux has the prctl."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send this process ``sig`` when the one that started it dies (kill -9 of
+    ktrack must not leave make, QEMU or a pool worker running). Run in the child: before exec
+    for a tool, first thing in a worker. Best effort: only Linux has the prctl."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
     except (OSError, AttributeError):
         pass
 
@@ -218,7 +219,7 @@ def spawn(
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     except FileNotFoundError as exc:
         if not Path(cwd).is_dir():
