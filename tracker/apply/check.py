@@ -23,12 +23,11 @@ from tracker.sources.tree import Tree
 from tracker.vocab import HunkClass, Status
 
 _REGULAR = 0o100644
-_SEVERITY = {k: i for i, k in enumerate(HunkClass)}  # HunkClass order, worst last
 
 
 def worst(classes: Iterable[HunkClass]) -> HunkClass:
     """The worst of ``classes`` (CLEAN for none)."""
-    return max(classes, key=_SEVERITY.__getitem__, default=HunkClass.CLEAN)
+    return max(classes, default=HunkClass.CLEAN)
 
 
 _SYMLINK = 0o120000
