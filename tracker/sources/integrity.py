@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tracker import proc
 from tracker.sources.fastimport import MODE_LINK, resolve_in_tree
+from tracker.sources.treeview import TreeView
 
 _OID = re.compile(r"\b[0-9a-f]{40}\b")
 
@@ -46,8 +47,6 @@ def link_entries(git_dir: Path, commit: str) -> dict[str, str]:
 
 def escaping_links(git_dir: Path, commit: str) -> list[tuple[str, str]]:
     """``(path, target)`` of every symlink of ``commit`` that resolves outside its tree."""
-    from tracker.sources.store import TreeView  # store imports this module
-
     entries = link_entries(git_dir, commit)
     if not entries:
         return []
