@@ -24,6 +24,18 @@ def test_command_lines_are_exact(tmp_path: Path) -> None:
     assert git.commit_graph_argv(g) == [
         "git", f"--git-dir={g}", "commit-graph", "write", "--reachable", "--changed-paths",
     ]  # fmt: skip
+    assert git.ls_tree_argv(g, "abc", folders=True) == [
+        "git", f"--git-dir={g}", "ls-tree", "-r", "-t", "-z", "--full-tree", "abc",
+    ]  # fmt: skip
+    assert git.fsck_argv(g) == ["git", f"--git-dir={g}", "fsck", "--full", "--no-dangling"]
+    assert git.fsck_argv(g, full=False) == [
+        "git", f"--git-dir={g}", "fsck", "--connectivity-only", "--no-dangling",
+    ]  # fmt: skip
+    assert git.show_index_argv() == ["git", "show-index"]
+    assert git.cat_file_check_argv(g) == ["git", f"--git-dir={g}", "cat-file", "--batch-check"]
+    assert git.pack_objects_argv(g, tmp_path / "p") == [
+        "git", f"--git-dir={g}", "pack-objects", "-q", str(tmp_path / "p"),
+    ]  # fmt: skip
     assert git.ls_files_argv(g, "abc") == [
         "git", f"--git-dir={g}", "ls-tree", "-r", "-z", "--name-only", "abc",
     ]  # fmt: skip
@@ -86,3 +98,13 @@ def test_remote_tags_and_failures(repo: Path, tmp_path: Path) -> None:
         git.tags(tmp_path / "nowhere")
     with pytest.raises(InfraError, match="git rev-parse failed"):
         git.query(repo, "rev-parse", "--verify", "no-such-rev^{commit}")
+
+
+def test_missing_git_is_infrastructure(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(InfraError, match="required tool not found: git"):
+        git.remote_tags(str(repo), cwd=tmp_path)
+    with pytest.raises(InfraError, match="required tool not found: git"):
+        git.tags(repo)

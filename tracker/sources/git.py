@@ -111,6 +111,35 @@ def update_ref_argv(git_dir: Path, ref: str, new: str, old: str | None = None) -
     return git_argv(git_dir, "update-ref", ref, new, *([] if old is None else [old]))
 
 
+def ls_tree_argv(git_dir: Path, commit: str, *, folders: bool = False) -> list[str]:
+    """Every entry of ``commit``'s tree with mode and id, NUL-separated (``folders``: the tree
+    objects too, ``-t``)."""
+    return git_argv(git_dir, "ls-tree", "-r", *(["-t"] if folders else []), "-z", "--full-tree",
+                    commit)  # fmt: skip
+
+
+def fsck_argv(git_dir: Path, *, full: bool = True) -> list[str]:
+    """``full``: every object read and hashed, not only connectivity; no dangling noise.
+    Not ``--strict``: old kernel history holds objects it would flag that read fine."""
+    check = "--full" if full else "--connectivity-only"
+    return git_argv(git_dir, "fsck", check, "--no-dangling")
+
+
+def show_index_argv() -> list[str]:
+    """The object ids of a pack's ``.idx`` given on stdin."""
+    return ["git", "show-index"]
+
+
+def cat_file_check_argv(git_dir: Path) -> list[str]:
+    """Type and size (or ``missing``) of each object id given on stdin."""
+    return git_argv(git_dir, "cat-file", "--batch-check")
+
+
+def pack_objects_argv(git_dir: Path, base: Path) -> list[str]:
+    """A pack at ``base``-<hash> of the object ids given on stdin."""
+    return git_argv(git_dir, "pack-objects", "-q", str(base))
+
+
 def materialize_argvs(git_dir: Path, work_tree: Path, commit: str) -> list[list[str]]:
     base = git_argv(git_dir, f"--work-tree={work_tree}", "-c", "core.autocrlf=false")
     return [[*base, "read-tree", commit], [*base, "checkout-index", "--all"]]
@@ -138,22 +167,28 @@ def query(git_dir: Path, *args: str, ok: Sequence[int] = (0,)) -> tuple[int, str
 
     An exit status outside ``ok`` is an InfraError naming git's last words."""
     with open_repo(git_dir) as repo:
-        try:
-            status, out, err = repo.git.execute(
-                git_argv(git_dir, *args),
-                with_extended_output=True,
-                with_exceptions=False,
-                kill_after_timeout=QUERY_TIMEOUT,
-                strip_newline_in_stdout=False,
-            )
-        except GitCommandNotFound as exc:
-            raise InfraError(
-                "required tool not found: git", hint="install it or run `ktrack doctor`"
-            ) from exc
+        status, out, err = _execute(repo.git, git_argv(git_dir, *args))
     if status not in ok:
-        tail = (str(err).strip().splitlines() or ["no output"])[-1]
+        tail = (err.strip().splitlines() or ["no output"])[-1]
         raise InfraError(f"git {args[0]} failed in {git_dir}: {tail}")
-    return int(status), str(out)
+    return status, out
+
+
+def _execute(runner: gitpython.Git, argv: list[str]) -> tuple[int, str, str]:
+    """GitPython runs ``argv``: (exit status, stdout, stderr), within :data:`QUERY_TIMEOUT`."""
+    try:
+        status, out, err = runner.execute(
+            argv,
+            with_extended_output=True,
+            with_exceptions=False,
+            kill_after_timeout=QUERY_TIMEOUT,
+            strip_newline_in_stdout=False,
+        )
+    except GitCommandNotFound as exc:
+        raise InfraError(
+            "required tool not found: git", hint="install it or run `ktrack doctor`"
+        ) from exc
+    return int(status), str(out), str(err)
 
 
 def resolve(git_dir: Path, rev: str) -> str | None:
@@ -210,22 +245,13 @@ def merge_base(git_dir: Path, a: str, b: str) -> str | None:
 
 def remote_tags(url: str, *, cwd: Path) -> list[str]:
     """The tag names ``url`` offers (``git ls-remote --tags --refs``), run in ``cwd``."""
-    try:
-        status, out, err = gitpython.Git(cwd).execute(
-            ["git", "ls-remote", "--tags", "--refs", "--", check_url(url)],
-            with_extended_output=True,
-            with_exceptions=False,
-            kill_after_timeout=QUERY_TIMEOUT,
-        )
-    except GitCommandNotFound as exc:
-        raise InfraError(
-            "required tool not found: git", hint="install it or run `ktrack doctor`"
-        ) from exc
+    argv = ["git", "ls-remote", "--tags", "--refs", "--", check_url(url)]
+    status, out, err = _execute(gitpython.Git(cwd), argv)
     if status != 0:
-        detail = " ".join(str(err).strip().splitlines()[-2:])
+        detail = " ".join(err.strip().splitlines()[-2:])
         raise InfraError(f"cannot list the tags of {url}: {detail}")
     names = []
-    for line in str(out).splitlines():
+    for line in out.splitlines():
         _, _, ref = line.partition("\t")
         names.append(ref.removeprefix("refs/tags/"))
     return names
