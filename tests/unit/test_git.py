@@ -108,3 +108,13 @@ def test_missing_git_is_infrastructure(
         git.remote_tags(str(repo), cwd=tmp_path)
     with pytest.raises(InfraError, match="required tool not found: git"):
         git.tags(repo)
+
+
+def test_feed_with_a_command_transport_runs_nothing(tmp_path: Path) -> None:
+    from tracker.sources.store import ReleaseStore
+
+    marker = tmp_path / "ran"
+    store = ReleaseStore(tmp_path / "store.git")
+    with pytest.raises(UserError, match="transport that runs commands"):
+        store.fetch_git(f"ext::sh -c touch% {marker}", "v*")
+    assert not marker.exists() and not store.path.exists()
