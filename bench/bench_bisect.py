@@ -33,7 +33,7 @@ from tracker import bisect_report, proc  # noqa: E402
 from tracker.bisect import ProbeCache, find_breaks  # noqa: E402
 from tracker.bisect_probe import apply_probe  # noqa: E402
 from tracker.patchsets.diff import Series, parse_patch  # noqa: E402
-from tracker.sources.store import commit_graph_argv  # noqa: E402
+from tracker.sources.git import commit_graph_argv  # noqa: E402
 
 MAX_CHECKS = 15
 MAX_SECONDS = 5.0
