@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shlex
 import shutil
@@ -24,6 +25,8 @@ from typing import IO
 from tracker.errors import InfraError
 
 DEFAULT_TIMEOUT = 3600.0
+PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 @dataclass(frozen=True)
@@ -251,3 +254,10 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
+
+
+def big_pipe(stream: IO[bytes]) -> None:
+    """Grow a spawned child's pipe to :data:`PIPE_SIZE` (1 MiB): fewer wake-ups when megabytes
+    stream through (``cat-file --batch``, ``fast-import``, a decompressor). Linux only."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)

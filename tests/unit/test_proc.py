@@ -96,3 +96,17 @@ def test_die_with_parent_ends_the_orphan(tmp_path: Path, sig: str) -> None:
     while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(pid)
+
+
+def test_big_pipe_grows_a_spawned_pipe(tmp_path: Path) -> None:
+    import fcntl
+
+    p = proc.spawn(["cat"], cwd=tmp_path)
+    try:
+        assert p.stdin is not None
+        get = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+        assert fcntl.fcntl(p.stdin.fileno(), get) < proc.PIPE_SIZE
+        proc.big_pipe(p.stdin)
+        assert fcntl.fcntl(p.stdin.fileno(), get) == proc.PIPE_SIZE
+    finally:
+        proc.stop(p)

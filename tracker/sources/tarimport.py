@@ -23,7 +23,6 @@ from tracker.sources.fastimport import (
     fast_import_argv,
     open_tar_stream,
 )
-from tracker.sources.treeview import big_pipe
 
 if TYPE_CHECKING:
     from subprocess import Popen
@@ -82,7 +81,7 @@ def stream_tarball(
             stderr=log,
         )
         assert fi.stdin is not None
-        big_pipe(fi.stdin)
+        proc.big_pipe(fi.stdin)
         dec: Popen[bytes] | None = None
         feeder: threading.Thread | None = None
         reader: IO[bytes] | _CountingReader
@@ -90,7 +89,7 @@ def stream_tarball(
             if dec_argv is not None:
                 dec = proc.spawn(dec_argv, cwd=quarantine, stderr=dec_err)
                 assert dec.stdin is not None and dec.stdout is not None
-                big_pipe(dec.stdout)
+                proc.big_pipe(dec.stdout)
                 feeder = threading.Thread(
                     target=_feed, args=(src, dec.stdin, total, progress), daemon=True
                 )

@@ -7,7 +7,6 @@ a pipe grown to 1 MiB; :meth:`TreeView.mode` parses the parent folder's tree obj
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,15 +20,6 @@ from tracker.sources.tree import safe_relpath
 
 if TYPE_CHECKING:
     from subprocess import Popen
-
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-PIPE_SIZE = 1 << 20
-
-
-def big_pipe(stream: IO[bytes]) -> None:
-    """Grow a pipe to 1 MiB: fewer wake-ups when megabytes stream through (Linux only)."""
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(stream.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
 
 
 class TreeView:
@@ -54,8 +44,8 @@ class TreeView:
         if self._proc is None or self._proc.poll() is not None:
             p = proc.spawn(cat_file_argv(self.git_dir), cwd=self.git_dir)
             assert p.stdout is not None
-            big_pipe(p.stdout)
-            self._out = open(p.stdout.fileno(), "rb", buffering=PIPE_SIZE, closefd=False)  # noqa: SIM115
+            proc.big_pipe(p.stdout)
+            self._out = open(p.stdout.fileno(), "rb", buffering=proc.PIPE_SIZE, closefd=False)  # noqa: SIM115
             self._proc = p
         return self._proc
 
