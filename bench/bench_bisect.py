@@ -34,7 +34,7 @@ from tracker.bisect import describe  # noqa: E402
 from tracker.bisect.probe import apply_probe  # noqa: E402
 from tracker.bisect.search import ProbeCache, find_breaks  # noqa: E402
 from tracker.patchsets.diff import Series, parse_patch  # noqa: E402
-from tracker.sources.store import commit_graph_argv  # noqa: E402
+from tracker.sources.git import commit_graph_argv  # noqa: E402
 
 MAX_CHECKS = 15
 MAX_SECONDS = 5.0

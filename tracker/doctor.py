@@ -267,6 +267,8 @@ def check_store_objects(store: Path) -> Check:
 
 
 def check_store(settings: Settings, cwd: Path, *, full: bool = False) -> Check:
+    from tracker.sources.git import fsck_argv
+
     store = settings.store_path
     if not store.exists():
         return Check("release store", Health.OK, f"empty ({store} not created yet)", "all", True)
@@ -274,7 +276,7 @@ def check_store(settings: Settings, cwd: Path, *, full: bool = False) -> Check:
         return check_store_objects(store)
     try:
         r = proc.run(
-            ["git", f"--git-dir={store}", "fsck", "--connectivity-only", "--no-dangling"],
+            fsck_argv(store, full=False),
             cwd=cwd,
             timeout=1800,
         )

@@ -7,8 +7,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+
+class OrderedEnum(Enum):
+    """An Enum totally ordered by declaration order (the first member is the least).
+
+    ``max()`` of members is the worst; comparing members of two different enums is a TypeError.
+    """
+
+    @cached_property
+    def severity(self) -> int:
+        """The member's place in declaration order."""
+        return type(self)._member_names_.index(self._name_)
+
+    def _rank_of(self, other: object) -> int | None:
+        return (
+            other.severity if isinstance(other, OrderedEnum) and type(other) is type(self) else None
+        )
+
+    def __lt__(self, other: object) -> bool:
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.severity < rank
+
+    def __le__(self, other: object) -> bool:
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.severity <= rank
+
+    def __gt__(self, other: object) -> bool:
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.severity > rank
+
+    def __ge__(self, other: object) -> bool:
+        rank = self._rank_of(other)
+        return NotImplemented if rank is None else self.severity >= rank
 
 
 class Stage(Enum):
@@ -41,7 +75,7 @@ class Stage(Enum):
         return tuple(sorted(set(out), key=lambda s: s.index))
 
 
-class Status(Enum):
+class Status(OrderedEnum):
     """A stage's status. Severity order, worst last: skip < pass < warn < error < fail."""
 
     SKIP = "skip"
@@ -51,26 +85,12 @@ class Status(Enum):
     FAIL = "fail"
 
     @property
-    def severity(self) -> int:
-        return list(Status).index(self)
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Status):
-            return NotImplemented
-        return self.severity < other.severity
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, Status):
-            return NotImplemented
-        return self.severity <= other.severity
-
-    @property
     def proceeds(self) -> bool:
         """Whether the next stage runs after this one."""
         return self in (Status.PASS, Status.WARN)
 
 
-class HunkClass(Enum):
+class HunkClass(OrderedEnum):
     """How a hunk, file or patch applies. Order, worst last (a patch takes its worst)."""
 
     CLEAN = "clean"
@@ -80,20 +100,6 @@ class HunkClass(Enum):
     FILE_EXISTS = "file-exists"
     MISSING_FILE = "missing-file"
     CONFLICT = "conflict"
-
-    @property
-    def severity(self) -> int:
-        return list(HunkClass).index(self)
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, HunkClass):
-            return NotImplemented
-        return self.severity < other.severity
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, HunkClass):
-            return NotImplemented
-        return self.severity <= other.severity
 
     @property
     def is_failure(self) -> bool:

@@ -23,11 +23,7 @@ MAX_FUNCTION_LINES = 80
 
 # Cycles that exist only through function-level imports, each with the work that removes it.
 # A cycle not listed here fails; so does a listed one that grows.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"tracker.sources.integrity", "tracker.sources.store"}): (
-        "integrity imports TreeView inside a function (issue 16 item 3: TreeView gets its own file)"
-    ),
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 # The rooms this branch rebuilt: held to every rule now, not only once the rest is split.
 BISECT_ROOMS = ("tracker.bisect", "tracker.report.bisect", "tracker.results.culprits")
@@ -295,11 +291,6 @@ def test_each_bisect_module_imports_only_the_ones_before_it() -> None:
         assert inside <= set(order[:i]), f"bisect.{name} imports {sorted(inside - set(order[:i]))}"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="results.db imports pipeline.locks inside a function, and pipeline imports results "
-    "(issue 16 item 4: one file-lock helper outside pipeline/)",
-)
 def test_no_cycle_between_packages() -> None:
     assert [sorted(c) for c in cycles(package_graph(import_graph()))] == []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,3 +64,49 @@ def test_check_raises_with_tail(tmp_path: Path) -> None:
 def test_undecodable_output_is_replaced(tmp_path: Path) -> None:
     r = proc.run(["printf", "\\377ok"], cwd=tmp_path)
     assert r.stdout.endswith("ok") and "\ufffd" in r.stdout
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie waiting for its new parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+@pytest.mark.parametrize("sig", ["", "signal.SIGTERM"])
+def test_die_with_parent_ends_the_orphan(tmp_path: Path, sig: str) -> None:
+    """A child spawned through proc (SIGKILL) or one that asks itself (a pool worker, SIGTERM)
+    does not outlive the process that started it."""
+    if sig:  # the child is Python and arms itself
+        child = (
+            "import signal, time; from tracker import proc; "
+            f"proc.die_with_parent({sig}); time.sleep(60)"
+        )
+        body = f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', {child!r}])"
+    else:
+        body = "from tracker import proc; p = proc.spawn(['sleep', '60'], cwd='.')"
+    script = f"{body}\nimport time; time.sleep(0.5); print(p.pid, flush=True)"
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid)
+
+
+def test_big_pipe_grows_a_spawned_pipe(tmp_path: Path) -> None:
+    import fcntl
+
+    p = proc.spawn(["cat"], cwd=tmp_path)
+    try:
+        assert p.stdin is not None
+        get = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+        assert fcntl.fcntl(p.stdin.fileno(), get) < proc.PIPE_SIZE
+        proc.big_pipe(p.stdin)
+        assert fcntl.fcntl(p.stdin.fileno(), get) == proc.PIPE_SIZE
+    finally:
+        proc.stop(p)

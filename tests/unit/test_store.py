@@ -13,13 +13,8 @@ from conftest_releases import git, make_tarball, tree_files
 
 from tracker.errors import InfraError, UserError
 from tracker.sources.fastimport import HostileTarball, ImportLimits, fast_import_argv
-from tracker.sources.store import (
-    ReleaseStore,
-    cat_file_argv,
-    fetch_argv,
-    materialize_argvs,
-    tag_for,
-)
+from tracker.sources.git import cat_file_argv, fetch_argv, materialize_argvs
+from tracker.sources.store import ReleaseStore, tag_for
 
 
 @pytest.fixture
@@ -40,11 +35,11 @@ def test_command_lines_are_exact(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert cat_file_argv(g) == ["git", f"--git-dir={g}", "cat-file", "--batch"]
     assert fetch_argv(g, "/srv/linux") == [
-        "git", f"--git-dir={g}", "fetch", "--quiet", "--no-tags", "--stdin", "/srv/linux",
+        "git", f"--git-dir={g}", "fetch", "--quiet", "--no-tags", "--stdin", "--", "/srv/linux",
     ]  # fmt: skip
     assert fetch_argv(g, "/srv/linux", refetch=True) == [
         "git", f"--git-dir={g}", "-c", "fetch.unpackLimit=1",
-        "fetch", "--quiet", "--no-tags", "--refetch", "--stdin", "/srv/linux",
+        "fetch", "--quiet", "--no-tags", "--refetch", "--stdin", "--", "/srv/linux",
     ]  # fmt: skip
     assert materialize_argvs(g, tmp_path / "w", "abc") == [
         ["git", f"--git-dir={g}", f"--work-tree={tmp_path / 'w'}", "-c", "core.autocrlf=false", "read-tree", "abc"],
@@ -299,7 +294,7 @@ def test_two_processes_write_at_once(store: ReleaseStore, tmp_path: Path) -> Non
 
 
 def test_small_packs_are_merged(store: ReleaseStore, tmp_path: Path) -> None:
-    from tracker.sources.store import repack_argv
+    from tracker.sources.git import repack_argv
 
     assert repack_argv(store.path) == [
         "git", f"--git-dir={store.path}", "-c", "pack.window=0", "-c", "pack.compression=1",

@@ -18,17 +18,15 @@ from dataclasses import dataclass, field
 from tracker.apply.engine import Deadline, FileResult, HunkResult, patch_lines, split_lines
 from tracker.apply.report import ApplyReport, FileReport, HunkReport, PatchReport, PatchStep
 from tracker.patchsets.diff import FileOp, FilePatch, Hunk, Patch, Series
-from tracker.safetext import unsurrogate
 from tracker.sources.tree import Tree
-from tracker.vocab import HunkClass, Status
+from tracker.vocab import HunkClass
 
 _REGULAR = 0o100644
-_SEVERITY = {k: i for i, k in enumerate(HunkClass)}  # HunkClass order, worst last
 
 
 def worst(classes: Iterable[HunkClass]) -> HunkClass:
     """The worst of ``classes`` (CLEAN for none)."""
-    return max(classes, key=_SEVERITY.__getitem__, default=HunkClass.CLEAN)
+    return max(classes, default=HunkClass.CLEAN)
 
 
 _SYMLINK = 0o120000
@@ -357,62 +355,6 @@ def check_series(
         reports.append(report)
     changes = dict(state.files)
     modes = {p: m for p, m in state.modes.items() if p not in changes or changes[p] is not None}
-    status = _status(reports)
-    return ApplyReport(
-        status=status,
-        summary=unsurrogate(_summary(reports, status)),  # names are bytes: keep it UTF-8
-        patches=tuple(reports),
-        changes=changes,
-        modes=modes,
-        touched=touched,
-        steps=tuple(steps),
+    return ApplyReport.of(
+        reports, changes=changes, modes=modes, touched=touched, steps=tuple(steps)
     )
-
-
-def _status(reports: list[PatchReport]) -> Status:
-    status = worst(r.klass for r in reports).status()
-    if status is Status.PASS and any(r.empty for r in reports):
-        return Status.WARN  # never a silent pass: a patch with no diff is a finding
-    return status
-
-
-def _summary(reports: list[PatchReport], status: Status) -> str:
-    n = len(reports)
-    if n == 0:
-        return "empty series: nothing to apply"
-    if status is Status.FAIL:
-        failed = [r for r in reports if r.klass.is_failure]
-        first = failed[0]
-        hit = first.first_failure()
-        text = f"{first.name}: {first.klass.value}"
-        if hit is not None:
-            f, h = hit
-            text = f"{first.name}: {f.klass.value} in {f.path}"
-            if h is not None and f.klass is HunkClass.CONFLICT:
-                text += f" hunk {h.index}"
-                if h.expected_line:
-                    text += f" at line {h.expected_line}"
-            elif f.note and f.klass is HunkClass.CONFLICT:
-                text += f" ({f.note})"
-        if len(failed) > 1:
-            text += f" (+{len(failed) - 1} more failing patch{'es' if len(failed) > 2 else ''})"
-        return text
-    counts: dict[HunkClass, int] = {}
-    for r in reports:
-        counts[r.klass] = counts.get(r.klass, 0) + 1
-    if status is Status.PASS:
-        return f"{n} patch{'es' if n != 1 else ''} apply cleanly"
-    parts = [
-        f"{counts[k]} {k.value}"
-        for k in (HunkClass.ALREADY_APPLIED, HunkClass.FUZZ, HunkClass.OFFSET)
-        if counts.get(k)
-    ]
-    empty = [r.name for r in reports if r.empty]
-    if empty:
-        names = ", ".join(empty[:3]) + (", ..." if len(empty) > 3 else "")
-        verb = "appears" if len(empty) == 1 else "appear"
-        parts.append(f"{len(empty)} {verb} to be empty, no diff in it ({names})")
-    text = f"{n} patch{'es' if n != 1 else ''} apply; " + ", ".join(parts)
-    if counts.get(HunkClass.ALREADY_APPLIED):
-        text += " (already applied: drop them)"
-    return text

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 
-from tracker.vocab import Status
+from tracker.vocab import OrderedEnum, Status
 
 
-class EventKind(Enum):
+class EventKind(OrderedEnum):
     """Kernel reports on the console, by severity (worst last): the ``warn`` kinds, then the
     ``fail`` kinds."""
 
@@ -33,10 +32,6 @@ class EventKind(Enum):
     KASAN = "kasan"
     OOPS = "oops"
     PANIC = "panic"
-
-    @property
-    def severity(self) -> int:
-        return list(EventKind).index(self)
 
     @property
     def status(self) -> Status:

@@ -102,10 +102,8 @@ def main(args: argparse.Namespace, ctx: Context) -> int:
         json.dump(doc, sys.stdout, indent=2)  # streamed: no second copy as one string
         sys.stdout.write("\n")
     else:
-        from tracker.apply.render import print_report
-
         heading = f"{manifest.name} {spec.version} on {kernel} (fuzz {fuzz})"
-        print_report(ctx.console, report, heading=heading)
+        ctx.console.print(report.rich(heading=heading))
         for c in culprits:
             ctx.console.print(f"{c['line']} (bisected at {c['bad_release']})", markup=False)
     return 1 if report.status is Status.FAIL else 0

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from tracker import proc
 from tracker.config import Settings
 from tracker.errors import InfraError, KtrackError, UserError
+from tracker.locks import file_lock, is_locked
 from tracker.pipeline import record
-from tracker.pipeline.locks import file_lock, is_locked
 from tracker.pipeline.plan import JobSpec
 from tracker.pipeline.stages import JobState, closed_stages, run_stages
 from tracker.results import artifacts
@@ -250,17 +251,6 @@ def interrupt_once(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _term_with_parent() -> None:
-    """A pool worker gets SIGTERM when the ktrack process dies, even by ``kill -9``: it then marks
-    its job interrupted and kills its children instead of building on as an orphan."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _worker_main(
     settings: Settings,
     tasks: mp.Queue,
@@ -270,7 +260,8 @@ def _worker_main(
 ) -> None:
     signal.signal(signal.SIGINT, interrupt_once)
     signal.signal(signal.SIGTERM, interrupt_once)
-    _term_with_parent()
+    # SIGTERM, not SIGKILL: the worker then marks its job interrupted and kills its children
+    proc.die_with_parent(signal.SIGTERM)
     try:
         if os.getppid() == 1:  # the parent died before the prctl took effect
             return

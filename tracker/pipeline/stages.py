@@ -16,7 +16,6 @@ from tracker.config import Settings
 from tracker.errors import InfraError, UserError
 from tracker.pipeline import baseline
 from tracker.pipeline.plan import JobSpec
-from tracker.safetext import unsurrogate
 from tracker.vocab import Cause, Outcome, Stage, Status
 
 if TYPE_CHECKING:
@@ -85,21 +84,8 @@ def stage_apply(state: JobState) -> Outcome:
         )
     state.report = report
     log = state.log(Stage.APPLY)
-    log.write_text(_apply_log(report), encoding="utf-8")
+    log.write_text(report.log_text(), encoding="utf-8")
     return Outcome(report.status, report.summary, detail=report.to_json(), log=log)
-
-
-def _apply_log(report: Any) -> str:
-    lines = []
-    for patch in report.patches:
-        lines.append(f"{patch.klass.value:16} {patch.name}")
-        for f in patch.files:
-            lines.append(f"  {f.klass.value:14} {f.path}")
-            for h in f.hunks:
-                where = f" at line {h.line}" if getattr(h, "line", None) else ""
-                lines.append(f"    hunk {h.index}: {h.klass.value}{where}")
-    lines.append(f"verdict: {report.status.value}: {report.summary}")
-    return unsurrogate("\n".join(lines) + "\n")  # a path that is not UTF-8 is logged as \xNN
 
 
 def write_patched_tree(state: JobState) -> Path:

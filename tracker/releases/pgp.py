@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tracker import proc
 from tracker.errors import InfraError
-from tracker.sources.store import decompressor_argv
+from tracker.sources.tarimport import decompressor_argv
 
 
 def gpgv_argv(keyring: str, signature: Path, data: str | Path = "-") -> list[str]:

@@ -14,13 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker.config import FeedConfig, Settings
 from tracker.errors import InfraError, UserError
+from tracker.locks import file_lock
 from tracker.releases import git, kernelorg, mirror, pgp, sha256sums
 from tracker.releases.release import Release
 from tracker.releases.sync import SyncSummary, upsert
 from tracker.releases.urls import ForeignURL, confine
 from tracker.results.db import Database
 from tracker.results.models import KernelRelease
-from tracker.sources.download import Downloader, NotFound, file_lock
+from tracker.sources.download import Downloader, NotFound
 from tracker.sources.store import ReleaseStore
 from tracker.versions import KernelVersion
 

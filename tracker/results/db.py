@@ -177,7 +177,7 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if not db_path or db_path == ":memory:":
         yield
         return
-    from tracker.pipeline.locks import file_lock
+    from tracker.locks import file_lock
 
     with file_lock(Path(db_path + ".migrate.lock")):
         yield

@@ -8,14 +8,13 @@ deletes the file and raises InfraError: it never becomes a verdict about a patch
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 from tracker.errors import InfraError, UserError
@@ -34,6 +33,9 @@ class NotFound(InfraError):
     """The server answered 404/410, or the file:// path does not exist."""
 
 
+_T = TypeVar("_T")
+
+
 class ChecksumMismatch(InfraError):
     """The downloaded bytes do not match the published sha256."""
 
@@ -50,6 +52,13 @@ class RetryPolicy:
     def delays(self) -> list[float]:
         """The pause before each retry: exponential, capped (0.5, 1, 2, 4, ...)."""
         return [min(self.max_delay, self.base_delay * 2**i) for i in range(self.attempts - 1)]
+
+
+@dataclass(frozen=True)
+class Again:
+    """A transient failure of one attempt: why it is worth another."""
+
+    reason: str
 
 
 def range_headers(offset: int) -> dict[str, str]:
@@ -81,22 +90,6 @@ def file_path(url: str) -> Path:
     if parts.netloc not in ("", "localhost"):
         raise UserError(f"file:// URL with a remote host: {url}")
     return Path(unquote(parts.path))
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if needed), released on exit."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise InfraError(f"cannot create the lock file {path}: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def new_session() -> requests.Session:
@@ -149,7 +142,6 @@ class Downloader:
     # -- small files ----------------------------------------------------------------------
     def get_bytes(self, url: str, *, limit: int = 64 << 20) -> bytes:
         """The body of a small file (an index page, releases.json, sha256sums.asc)."""
-        import requests
 
         if _scheme(url) == "file":
             path = file_path(url)
@@ -164,26 +156,20 @@ class Downloader:
                 raise NotFound(f"not found: {url}") from exc
             except OSError as exc:
                 raise InfraError(f"cannot read {url}: {exc.strerror}") from exc
-        last: Exception | None = None
-        for delay in [*self.policy.delays(), None]:
-            try:
-                r = self.session.get(url, timeout=self.policy.timeout, headers=range_headers(0))
-                if r.status_code in (404, 410):
-                    raise NotFound(f"not found (HTTP {r.status_code}): {url}")
-                if r.status_code in TRANSIENT_STATUS:
-                    last = InfraError(f"HTTP {r.status_code} from {url}")
-                elif r.status_code != 200:
-                    raise InfraError(f"HTTP {r.status_code} from {url}")
-                elif len(r.content) > limit:
-                    raise InfraError(f"{url}: larger than {limit} bytes")
-                else:
-                    return r.content
-            except requests.RequestException as exc:
-                last = exc
-            if delay is None:
-                break
-            self.sleep(delay)
-        raise InfraError(f"cannot download {url} after {self.policy.attempts} attempts: {last}")
+
+        def attempt() -> bytes | Again:
+            r = self.session.get(url, timeout=self.policy.timeout, headers=range_headers(0))
+            if r.status_code in (404, 410):
+                raise NotFound(f"not found (HTTP {r.status_code}): {url}")
+            if r.status_code in TRANSIENT_STATUS:
+                return Again(f"HTTP {r.status_code} from {url}")
+            if r.status_code != 200:
+                raise InfraError(f"HTTP {r.status_code} from {url}")
+            if len(r.content) > limit:
+                raise InfraError(f"{url}: larger than {limit} bytes")
+            return bytes(r.content)
+
+        return self._retrying(url, attempt)
 
     # -- large files ----------------------------------------------------------------------
     def download(
@@ -237,26 +223,39 @@ class Downloader:
             raise InfraError(f"cannot copy {src} to {part}: {exc.strerror}") from exc
 
     def _http(self, url: str, part: Path, progress: Progress | None) -> None:
-        import requests
-
-        last: str = ""
-        for delay in [*self.policy.delays(), None]:
+        def attempt() -> None | Again:
             offset = part.stat().st_size if part.exists() else 0
             try:
                 outcome = self._attempt(url, part, offset, progress)
-                if outcome is None:
-                    return
-                last = outcome
-            except requests.RequestException as exc:
-                last = f"{type(exc).__name__}: {exc}"
             except OSError as exc:
+                import requests
+
+                if isinstance(exc, requests.RequestException):
+                    raise
                 raise InfraError(f"cannot write {part}: {exc.strerror}") from exc
+            return None if outcome is None else Again(outcome)
+
+        self._retrying(url, attempt, hint=f"the partial file {part} is kept; rerun to resume")
+
+    def _retrying(self, url: str, attempt: Callable[[], _T | Again], hint: str | None = None) -> _T:
+        """The one retry loop: ``attempt`` until it returns a value, pausing as the policy says
+        after a transient failure (an :class:`Again`, or a network error)."""
+        import requests
+
+        last = ""
+        for delay in [*self.policy.delays(), None]:
+            try:
+                got = attempt()
+            except requests.RequestException as exc:
+                got = Again(f"{type(exc).__name__}: {exc}")
+            if not isinstance(got, Again):
+                return got
+            last = got.reason
             if delay is None:
                 break
             self.sleep(delay)
         raise InfraError(
-            f"cannot download {url} after {self.policy.attempts} attempts: {last}",
-            hint=f"the partial file {part} is kept; rerun to resume",
+            f"cannot download {url} after {self.policy.attempts} attempts: {last}", hint=hint
         )
 
     def _attempt(self, url: str, part: Path, offset: int, progress: Progress | None) -> str | None:

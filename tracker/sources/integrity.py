@@ -17,24 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker import proc
+from tracker.sources import git
 from tracker.sources.fastimport import MODE_LINK, resolve_in_tree
+from tracker.sources.treeview import TreeView
 
 _OID = re.compile(r"\b[0-9a-f]{40}\b")
 
 
-def ls_tree_argv(git_dir: Path, commit: str) -> list[str]:
-    return ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-z", "--full-tree", commit]
-
-
-def fsck_argv(git_dir: Path) -> list[str]:
-    """Every object read and hashed (``--full``), not only connectivity; no dangling noise.
-    Not ``--strict``: old kernel history holds objects it would flag that read fine."""
-    return ["git", f"--git-dir={git_dir}", "fsck", "--full", "--no-dangling"]
-
-
 def link_entries(git_dir: Path, commit: str) -> dict[str, str]:
     """``{path: blob id}`` of every symlink in the tree of ``commit``."""
-    res = proc.run(ls_tree_argv(git_dir, commit), cwd=git_dir, timeout=600, check=True)
+    res = proc.run(git.ls_tree_argv(git_dir, commit), cwd=git_dir, timeout=600, check=True)
     out: dict[str, str] = {}
     for record in res.stdout.split("\0"):
         meta, _, path = record.partition("\t")
@@ -46,8 +38,6 @@ def link_entries(git_dir: Path, commit: str) -> dict[str, str]:
 
 def escaping_links(git_dir: Path, commit: str) -> list[tuple[str, str]]:
     """``(path, target)`` of every symlink of ``commit`` that resolves outside its tree."""
-    from tracker.sources.store import TreeView  # store imports this module
-
     entries = link_entries(git_dir, commit)
     if not entries:
         return []
@@ -81,7 +71,7 @@ class Damage:
 
 def damaged_releases(git_dir: Path, tags: dict[str, str], timeout: float = 3600) -> Damage:
     """Read and hash every object of the store; name the tags whose trees reach a bad one."""
-    res = proc.run(fsck_argv(git_dir), cwd=git_dir, timeout=timeout)
+    res = proc.run(git.fsck_argv(git_dir), cwd=git_dir, timeout=timeout)
     lines = [ln.strip() for ln in (res.stderr + res.stdout).splitlines() if ln.strip()]
     problems = tuple(ln for ln in lines if not ln.startswith(("Checking", "notice:")))
     if res.ok and not problems:
@@ -90,7 +80,7 @@ def damaged_releases(git_dir: Path, tags: dict[str, str], timeout: float = 3600)
     damaged = []
     for tag, commit in sorted(tags.items()):
         walk = proc.run(
-            ["git", f"--git-dir={git_dir}", "ls-tree", "-r", "-t", "-z", "--full-tree", commit],
+            git.ls_tree_argv(git_dir, commit, folders=True),
             cwd=git_dir,
             timeout=timeout,
         )
@@ -112,18 +102,18 @@ def salvage_pack(git_dir: Path, idx: Path, report: str, timeout: float = 6 * 360
     a scratch repository; the old pack is deleted only once the new one is in place. Raises
     InfraError (and leaves the pack) when that copy fails.
     """
-    listed = proc.run(["git", "show-index"], cwd=git_dir, input=idx.read_bytes(), check=True)
+    listed = proc.run(git.show_index_argv(), cwd=git_dir, input=idx.read_bytes(), check=True)
     oids = [row.split()[1] for row in listed.stdout.splitlines() if len(row.split()) >= 2]
     bad = set(_OID.findall(report))
     scratch = Path(tempfile.mkdtemp(prefix="salvage-", dir=git_dir / "tmp"))
     try:
-        proc.run(["git", "init", "-q", "--bare", str(scratch)], cwd=scratch, check=True)
+        proc.run(git.init_argv(scratch), cwd=scratch, check=True)
         parts = sorted(idx.parent.glob(f"{idx.stem}.*"))
         for part in parts:  # the store without the pack: what does it still have?
             os.replace(part, scratch / "objects" / "pack" / part.name)
         try:
             have = proc.run(
-                ["git", f"--git-dir={git_dir}", "cat-file", "--batch-check"],
+                git.cat_file_check_argv(git_dir),
                 cwd=git_dir,
                 timeout=timeout,
                 input="".join(f"{o}\n" for o in oids).encode(),
@@ -133,8 +123,7 @@ def salvage_pack(git_dir: Path, idx: Path, report: str, timeout: float = 6 * 360
             keep = [o for o in oids if o in missing and o not in bad]
             if keep:
                 proc.run(
-                    ["git", f"--git-dir={scratch}", "pack-objects", "-q",
-                     str(git_dir / "objects" / "pack" / "pack")],
+                    git.pack_objects_argv(scratch, git_dir / "objects" / "pack" / "pack"),
                     cwd=scratch,
                     timeout=timeout,
                     input="".join(f"{o}\n" for o in keep).encode(),
@@ -151,7 +140,7 @@ def salvage_pack(git_dir: Path, idx: Path, report: str, timeout: float = 6 * 360
 def set_aside_damaged_loose(git_dir: Path, timeout: float = 6 * 3600) -> list[str]:
     """Move loose objects ``git fsck --full`` finds damaged into ``tmp/damaged/`` (a refetch
     cannot write an object the store claims to have: git compares with the damaged copy)."""
-    res = proc.run(fsck_argv(git_dir), cwd=git_dir, timeout=timeout)
+    res = proc.run(git.fsck_argv(git_dir), cwd=git_dir, timeout=timeout)
     if res.ok:
         return []
     moved = []

@@ -1,6 +1,6 @@
 """The read-only view of a kernel tree that the apply engine works on.
 
-``TreeView`` in ``store.py`` reads blobs from the release store without a checkout; ``DirTree``
+``TreeView`` in ``treeview.py`` reads blobs from the release store without a checkout; ``DirTree``
 reads a directory on disk. Both satisfy :class:`Tree`.
 """
 
