@@ -303,7 +303,7 @@ def test_bisect_rooms_are_small() -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="being split (issue 16): patchsets.diff 697, results.queries 530, sources.store 818",
+    reason="being split (issue 16): patchsets.diff 697, results.queries 530",
 )
 def test_no_module_over_500_lines() -> None:
     assert too_long()[0] == []
