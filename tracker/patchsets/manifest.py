@@ -39,7 +39,8 @@ def _version_name(value: str) -> str:
     return value
 
 
-def _kernel(value: str) -> str:
+def kernel_version(value: str) -> str:
+    """A pydantic check: ``value`` parses as a kernel version (the text is kept)."""
     try:
         KernelVersion.parse(value)
     except UserError as exc:
@@ -65,7 +66,7 @@ class VersionTable(Table):
     """One ``[[versions]]`` table as written (one line per key)."""
 
     version: Annotated[str, AfterValidator(_version_name)]
-    base: Annotated[Text, AfterValidator(_kernel)]
+    base: Annotated[Text, AfterValidator(kernel_version)]
     format: Literal["diff", "quilt", "mbox", "git"]
     source: Text
     strip: Annotated[int, Field(ge=0, le=16)] = 1

@@ -11,9 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from tracker.errors import UserError
+from tracker.patchsets.manifest import kernel_version
 from tracker.schema import AS_TUPLE, Count, Int64, Positive, Table, Text
-from tracker.versions import KernelVersion
 from tracker.vocab import Cause, Stage, Status
 
 SCHEMA = "ktrack.results/1"
@@ -26,14 +25,6 @@ def _one_of(values: set[str], what: str) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-def _kernel(value: str) -> str:
-    try:
-        KernelVersion.parse(value)
-    except UserError as exc:
-        raise ValueError(exc.message) from None
-    return value
 
 
 def _finite(value: Any) -> Any:
@@ -74,7 +65,7 @@ Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class ReleaseDoc(Table):
-    version: Annotated[Text, AfterValidator(_kernel)]
+    version: Annotated[Text, AfterValidator(kernel_version)]
     released_at: When | None = None
     series: str | None = None
     moniker: str | None = None
